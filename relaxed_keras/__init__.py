@@ -1,0 +1,28 @@
+"""relaxed_keras: relaxed group equivariance for Keras 3.
+
+Runs on the TensorFlow, JAX and PyTorch backends (``KERAS_BACKEND``).
+
+Example:
+
+>>> import relaxed_keras as rk
+>>> model = rk.layers.LiftingConv2D(8, 3, group="p4")
+"""
+
+from relaxed_keras import diagnostics
+from relaxed_keras import groups
+from relaxed_keras import kernels
+from relaxed_keras import layers
+from relaxed_keras.groups import CyclicGroup
+from relaxed_keras.groups import DihedralGroup
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "groups",
+    "kernels",
+    "layers",
+    "diagnostics",
+    "CyclicGroup",
+    "DihedralGroup",
+    "__version__",
+]

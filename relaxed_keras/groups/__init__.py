@@ -1,0 +1,67 @@
+"""Symmetry groups: `CyclicGroup`, `DihedralGroup` and their conventions.
+
+See `relaxed_keras.groups.base` for the element indexing and feature-map
+layout used throughout the library.
+"""
+
+import re
+
+from relaxed_keras.groups.base import PlanarGroup
+from relaxed_keras.groups.cyclic import CyclicGroup
+from relaxed_keras.groups.dihedral import DihedralGroup
+from relaxed_keras.groups.interpolation import circle_crop
+from relaxed_keras.groups.interpolation import rotate_images
+
+_NAMES = {"p": CyclicGroup, "c": CyclicGroup, "d": DihedralGroup}
+
+
+def get(identifier):
+    """Resolve a group from an instance, a name or a config dict.
+
+    Accepted names: ``"p4"``, ``"p4m"``, ``"c<n>"`` (cyclic of order n),
+    ``"d<n>"`` (dihedral of order n), ``"p<n>"``/``"p<n>m"`` likewise.
+
+    Example:
+
+    >>> get("p4m")
+    DihedralGroup(order=4)
+    """
+    if isinstance(identifier, PlanarGroup):
+        return identifier
+    if isinstance(identifier, dict):
+        cls = {"CyclicGroup": CyclicGroup, "DihedralGroup": DihedralGroup}.get(
+            identifier.get("class_name")
+        )
+        if cls is None:
+            raise ValueError(
+                "Unknown group config: expected class_name 'CyclicGroup' or "
+                f"'DihedralGroup'. Received: {identifier!r}"
+            )
+        return cls(**identifier.get("config", {}))
+    if isinstance(identifier, str):
+        match = re.fullmatch(r"([pcd])(\d+)(m?)", identifier.strip().lower())
+        if match:
+            prefix, order, mirror = match.groups()
+            cls = DihedralGroup if (prefix == "d" or mirror) else CyclicGroup
+            if not (prefix == "c" and mirror):
+                return cls(int(order))
+    raise ValueError(
+        "`group` must be a CyclicGroup/DihedralGroup instance, its config, or "
+        "one of the names 'p4', 'p4m', 'c<n>', 'd<n>'. "
+        f"Received: group={identifier!r}"
+    )
+
+
+def serialize(group):
+    return {"class_name": type(group).__name__, "config": group.get_config()}
+
+
+__all__ = [
+    "PlanarGroup",
+    "CyclicGroup",
+    "DihedralGroup",
+    "get",
+    "serialize",
+    "rotate_images",
+    "circle_crop",
+]

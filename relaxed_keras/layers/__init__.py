@@ -1,0 +1,17 @@
+"""Keras layers of relaxed_keras (layout ``[B, H, W, |G|, C]``)."""
+
+from relaxed_keras.layers.base_group_conv import BaseGroupConv
+from relaxed_keras.layers.group_conv import GroupConv2D
+from relaxed_keras.layers.group_pooling import GroupPooling
+from relaxed_keras.layers.lifting_conv import LiftingConv2D
+from relaxed_keras.layers.spatial_pooling import GroupAveragePooling2D
+from relaxed_keras.layers.spatial_pooling import GroupMaxPooling2D
+
+__all__ = [
+    "BaseGroupConv",
+    "LiftingConv2D",
+    "GroupConv2D",
+    "GroupPooling",
+    "GroupMaxPooling2D",
+    "GroupAveragePooling2D",
+]

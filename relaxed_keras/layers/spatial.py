@@ -1,0 +1,84 @@
+"""Window geometry shared by group convolutions and spatial poolings."""
+
+from keras import ops
+
+from relaxed_keras.layers import padding as padding_lib
+
+
+def standardize_pair(value, name):
+    """An int or a pair of positive ints -> tuple of two ints."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and all(v > 0 for v in value)
+    ):
+        return tuple(int(v) for v in value)
+    raise ValueError(
+        f"`{name}` must be a positive integer or a pair of positive integers. "
+        f"Received: {name}={value!r}"
+    )
+
+
+class SpatialSamplingMixin:
+    """Padding, output size and exactness of a windowed spatial operation.
+
+    Needs ``kernel_size``, ``strides``, ``padding`` and optionally
+    ``dilation_rate`` attributes.
+    """
+
+    @property
+    def effective_kernel_size(self):
+        dilation = getattr(self, "dilation_rate", (1, 1))
+        return tuple(
+            (k - 1) * d + 1 for k, d in zip(self.kernel_size, dilation)
+        )
+
+    def spatial_padding(self, spatial_shape):
+        """``((top, bottom), (left, right))`` for an input ``(H, W)``."""
+        return tuple(
+            padding_lib.compute_padding(self.padding, size, k, s)
+            for size, k, s in zip(
+                spatial_shape, self.effective_kernel_size, self.strides
+            )
+        )
+
+    def _pad(self, x, spatial_shape, value=0.0):
+        pads = self.spatial_padding(spatial_shape)
+        if not any(p for pair in pads for p in pair):
+            return x
+        widths = [(0, 0), pads[0], pads[1]] + [(0, 0)] * (len(x.shape) - 3)
+        return ops.pad(x, widths, constant_values=value)
+
+    def _output_spatial_shape(self, spatial_shape):
+        pads = self.spatial_padding(spatial_shape)
+        return tuple(
+            padding_lib.output_size(size, k, s, *pad)
+            for size, k, s, pad in zip(
+                spatial_shape, self.effective_kernel_size, self.strides, pads
+            )
+        )
+
+    def sampling_geometry(self, spatial_shape):
+        """Per spatial axis: size, kernel, stride, padding, output, exact.
+
+        Used by `relaxed_keras.diagnostics.exactness_report`.
+        """
+        pads = self.spatial_padding(spatial_shape)
+        rows = []
+        for size, k, s, pad in zip(
+            spatial_shape, self.effective_kernel_size, self.strides, pads
+        ):
+            rows.append(
+                {
+                    "size": size,
+                    "kernel_size": k,
+                    "stride": s,
+                    "padding": pad,
+                    "output_size": padding_lib.output_size(size, k, s, *pad),
+                    "exact": padding_lib.is_exact(size, k, s, *pad),
+                }
+            )
+        return rows
