@@ -1,1 +1,18 @@
+"""Equivariance diagnostics: errors, exactness of strided layers and
+accuracy under rotation."""
 
+from relaxed_keras.diagnostics.equivariance_error import equivariance_error
+from relaxed_keras.diagnostics.exactness import ExactnessReport
+from relaxed_keras.diagnostics.exactness import exactness_report
+from relaxed_keras.diagnostics.rotation_sweep import plot_rotation_sweep
+from relaxed_keras.diagnostics.rotation_sweep import rotate_batch
+from relaxed_keras.diagnostics.rotation_sweep import rotation_sweep
+
+__all__ = [
+    "equivariance_error",
+    "exactness_report",
+    "ExactnessReport",
+    "rotation_sweep",
+    "plot_rotation_sweep",
+    "rotate_batch",
+]

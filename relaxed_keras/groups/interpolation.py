@@ -113,4 +113,5 @@ def circle_crop(images):
     radius = min(height, width) / 2.0
     mask = (ii**2 + jj**2 <= radius**2).astype("float32")
     mask = mask.reshape((1, height, width) + (1,) * (len(images.shape) - 3))
-    return images * ops.cast(mask, images.dtype)
+    images = ops.convert_to_tensor(images)
+    return ops.multiply(images, ops.cast(mask, images.dtype))

@@ -80,6 +80,12 @@ class BaseGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         self.strides = standardize_pair(strides, "strides")
         self.dilation_rate = standardize_pair(dilation_rate, "dilation_rate")
         self.padding = padding_lib.standardize_padding(padding)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "`strides > 1` together with `dilation_rate > 1` is not "
+                "supported (as in keras.layers.Conv2D). Received: "
+                f"strides={self.strides}, dilation_rate={self.dilation_rate}"
+            )
         if self.kernel_size[0] != self.kernel_size[1] and self.group.order > 2:
             raise ValueError(
                 "Rotations by angles other than 180 degrees need square "

@@ -1,0 +1,112 @@
+"""Equivariance error of a layer, a sub-model or a whole model."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from relaxed_keras import groups as groups_lib
+
+METRICS = ("eq14", "relative", "max_abs")
+
+
+def find_group(obj):
+    """The group of a layer, or of the first layer of a model that has one."""
+    if getattr(obj, "group", None) is not None:
+        return obj.group
+    for layer in getattr(obj, "_flatten_layers", lambda: [])():
+        if getattr(layer, "group", None) is not None:
+            return layer.group
+    raise ValueError(
+        "Could not infer the group: pass `group=` (e.g. 'p4' or "
+        "rk.groups.CyclicGroup(4))."
+    )
+
+
+def output_transform(group, tensor, index):
+    """``T'_g`` on an output: regular action on rank 5, spatial action on
+    rank 4, identity (invariance) on anything without spatial axes."""
+    if len(tensor.shape) in (4, 5):
+        return group.transform(tensor, index)
+    return tensor
+
+
+def equivariance_error(
+    model,
+    inputs,
+    group=None,
+    elements=None,
+    layer_name=None,
+    metric="eq14",
+    per_element=False,
+):
+    """Compare ``f(T_g x)`` with ``T'_g f(x)``.
+
+    ``T_g`` acts on the inputs (images or group feature maps) and ``T'_g``
+    on the outputs: the regular action for group feature maps
+    ``[B, H, W, |G|, C]``, the spatial action for ``[B, H, W, C]`` maps and
+    the identity for invariant outputs such as logits, where the error
+    compares ``f(T_g x)`` with ``f(x)``.
+
+    Args:
+        model: a layer or a model.
+        inputs: batch of inputs (numpy or tensor).
+        group: the group; inferred from the layer/model when omitted.
+        elements: element indices to test; default every non-identity
+            element.
+        layer_name: measure the sub-model from the inputs up to this layer's
+            output (functional models).
+        metric: ``"eq14"`` - Edixhoven et al. (2023), Eq. 14: per sample
+            ``sqrt(sum |f(Tx) - T'f(x)|^2) / N`` with ``N`` the number of
+            entries of one sample's feature map, averaged over the batch;
+            ``"relative"`` - largest absolute difference divided by the
+            largest output magnitude; ``"max_abs"`` - largest absolute
+            difference.
+        per_element: return ``{element: error}`` instead of the mean.
+
+    Returns:
+        float, or a dict when ``per_element``.
+
+    Example:
+
+    >>> import numpy as np, relaxed_keras as rk
+    >>> layer = rk.layers.LiftingConv2D(4, 3, group="p4")
+    >>> x = np.random.rand(2, 9, 9, 1).astype("float32")
+    >>> rk.diagnostics.equivariance_error(layer, x, metric="relative") < 1e-5
+    True
+    """
+    if metric not in METRICS:
+        raise ValueError(
+            f"`metric` must be one of {METRICS}. Received: metric={metric!r}"
+        )
+    if layer_name is not None:
+        if not isinstance(model, keras.Model):
+            raise ValueError("`layer_name` needs a functional keras.Model.")
+        model = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    group = groups_lib.get(group) if group is not None else find_group(model)
+    if elements is None:
+        elements = range(1, group.size)
+    x = ops.convert_to_tensor(np.asarray(inputs, dtype="float32"))
+    reference = model(x, training=False)
+    errors = {}
+    for index in elements:
+        transformed = model(group.transform(x, index), training=False)
+        expected = output_transform(group, reference, index)
+        errors[int(index)] = _measure(transformed, expected, metric)
+    if per_element:
+        return errors
+    return float(np.mean(list(errors.values()))) if errors else 0.0
+
+
+def _measure(actual, expected, metric):
+    actual = np.asarray(ops.convert_to_numpy(actual), dtype="float64")
+    expected = np.asarray(ops.convert_to_numpy(expected), dtype="float64")
+    diff = np.abs(actual - expected)
+    if metric == "max_abs":
+        return float(diff.max())
+    if metric == "relative":
+        scale = np.abs(expected).max()
+        return float(diff.max() / scale) if scale > 0 else float(diff.max())
+    per_sample = diff.reshape(diff.shape[0], -1)
+    return float(
+        np.mean(np.sqrt((per_sample**2).sum(axis=1)) / per_sample.shape[1])
+    )

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run the whole test suite once per Keras backend (tensorflow, jax, torch).
+# Exits non-zero when any backend fails. Extra arguments go to pytest.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup_env.sh" || exit 1
+cd "$ROOT"
+BACKENDS="${RK_BACKENDS:-tensorflow jax torch}"
+status=0
+summary=""
+for backend in $BACKENDS; do
+    echo "=================== KERAS_BACKEND=$backend ==================="
+    start=$(date +%s)
+    KERAS_BACKEND="$backend" "$PY" -m pytest -q -p no:cacheprovider "$@"
+    rc=$?
+    end=$(date +%s)
+    summary+="$backend: exit $rc in $((end - start)) s"$'\n'
+    [ $rc -ne 0 ] && status=1
+done
+echo "=================== summary ==================="
+printf "%s" "$summary"
+exit $status
