@@ -130,3 +130,15 @@ def test_feature_map_action_checks_group_axis():
         rk.CyclicGroup(4).transform_feature_maps(np.zeros((1, 3, 3, 8, 2)), 1)
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         rk.CyclicGroup(4).element(4)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 2), (1, 4, 4, 3, 2), (2, 6, 1, 1)])
+def test_rot90_matches_numpy_on_non_square_planes(shape):
+    """Guards against tensorflow/tensorflow#127248 (keras.ops.rot90 on TF,
+    k=2, non-square planes) which the library works around."""
+    x = np.random.rand(*shape).astype("float32")
+    for k in range(-1, 5):
+        expected = np.rot90(x, k, axes=(1, 2))
+        assert np.array_equal(to_numpy(rk.groups.base.rot90(x, k)), expected)
+    c2 = rk.CyclicGroup(2)
+    assert np.array_equal(to_numpy(c2.transform_images(x, 1)), x[:, ::-1, ::-1])

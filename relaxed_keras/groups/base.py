@@ -9,7 +9,8 @@ diagnostic and test of relaxed_keras uses them):
   matrices, see `PlanarGroup.matrix`.
 * **Rotation.** The generator ``r`` rotates by ``360 / order`` degrees
   counter-clockwise as displayed; for ``order=4`` it is exactly
-  ``keras.ops.rot90(x, k=1, axes=(1, 2))`` on ``[B, H, W, C]`` images.
+  ``keras.ops.rot90(x, k=1, axes=(1, 2))`` on ``[B, H, W, C]`` images
+  (computed by `rot90` below, which also holds for non-square planes).
 * **Mirror.** ``m`` flips left-right (``x -> -x``), i.e. reverses the width
   axis.
 * **Element index.** Element ``g = r + order * m`` is "flip left-right if
@@ -32,6 +33,26 @@ import numpy as np
 from keras import ops
 
 from relaxed_keras.groups import interpolation
+
+
+def rot90(x, k=1):
+    """``numpy.rot90(x, k, axes=(1, 2))`` from `ops.flip`/`ops.transpose`.
+
+    Same result as ``keras.ops.rot90(x, k, axes=(1, 2))``, which we avoid:
+    in Keras 3.15 its TensorFlow backend returns wrong values for ``k`` of 2
+    on non-square planes (tensorflow/tensorflow#127248, fixed after 3.15 by
+    keras-team/keras#23435).
+    """
+    k = k % 4
+    if k == 0:
+        return x
+    if k == 2:
+        return ops.flip(ops.flip(x, axis=1), axis=2)
+    perm = list(range(len(x.shape)))
+    perm[1], perm[2] = 2, 1
+    if k == 1:
+        return ops.transpose(ops.flip(x, axis=2), perm)
+    return ops.flip(ops.transpose(x, perm), axis=2)
 
 
 class PlanarGroup:
@@ -168,8 +189,7 @@ class PlanarGroup:
             images = ops.flip(images, axis=2)
         quarter_turns = 4 * r / self.order
         if float(quarter_turns).is_integer():
-            k = int(quarter_turns) % 4
-            return ops.rot90(images, k=k, axes=(1, 2)) if k else images
+            return rot90(images, int(quarter_turns))
         return interpolation.rotate_images(images, self.angle(index) * 1.0)
 
     def transform_feature_maps(self, features, index):

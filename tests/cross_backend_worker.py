@@ -1,0 +1,25 @@
+"""Worker for test_cross_backend: load a saved model under KERAS_BACKEND and
+write its predictions. Usage: python cross_backend_worker.py IN OUT MODE"""
+
+import sys
+
+import keras
+import numpy as np
+
+sys.path.insert(0, __file__.rsplit("/tests/", 1)[0])
+
+from tests.models import small_gcnn  # noqa: E402
+
+
+def main(model_path, inputs_path, output_path, mode):
+    if mode == "keras":
+        model = keras.saving.load_model(model_path)
+    else:
+        model = small_gcnn("p4m")
+        model.load_weights(model_path)
+    x = np.load(inputs_path)
+    np.save(output_path, model.predict(x, verbose=0))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,115 @@
+"""equivariance_error, exactness_report and rotation_sweep."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import relaxed_keras as rk
+from tests.models import small_gcnn
+
+
+def strided_model(size, group="p4"):
+    inputs = keras.Input((size, size, 3))
+    x = rk.layers.LiftingConv2D(4, 3, group, padding="same")(inputs)
+    x = rk.layers.GroupConv2D(4, 3, group, strides=2, padding=1, name="down")(x)
+    x = rk.layers.GroupMaxPooling2D(2, name="pool")(x)
+    x = rk.layers.GroupPooling()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2)(x))
+
+
+def test_equivariance_error_metrics_on_exact_and_broken_models():
+    x = np.random.rand(2, 33, 33, 3).astype("float32")
+    exact = strided_model(33)  # 33 -> 17 -> pool 2 on 17: broken at pool
+    errors = rk.diagnostics.equivariance_error(
+        exact, x, layer_name="down", metric="relative", per_element=True
+    )
+    assert set(errors) == {1, 2, 3} and max(errors.values()) < 1e-5
+    broken = rk.diagnostics.equivariance_error(exact, x, layer_name="pool")
+    assert broken > 1e-4
+    # Logits: invariance error, inferred group, every metric non-negative.
+    for metric in ["eq14", "relative", "max_abs"]:
+        assert rk.diagnostics.equivariance_error(exact, x, metric=metric) > 0
+    x34 = np.random.rand(2, 34, 34, 3).astype("float32")
+    model34 = strided_model(34)  # (34 + 2 - 3) mod 2 = 1 at "down"
+    assert rk.diagnostics.equivariance_error(model34, x34, layer_name="down") > 1e-4
+
+
+def test_eq14_value_by_hand():
+    layer = rk.layers.GroupPooling("max")
+    x = np.random.rand(3, 4, 4, 4, 2).astype("float32")
+    # GroupPooling output transforms spatially: exact -> 0.
+    assert rk.diagnostics.equivariance_error(layer, x, group="p4") < 1e-7
+
+    class Shift(keras.layers.Layer):
+        def call(self, t):
+            return keras.ops.roll(t, 1, axis=1)
+
+    x = np.random.rand(2, 5, 5, 1).astype("float32")
+    got = rk.diagnostics.equivariance_error(
+        Shift(), x, group="p4", elements=[2], metric="eq14"
+    )
+    a = np.roll(np.rot90(x, 2, axes=(1, 2)), 1, axis=1)
+    b = np.rot90(np.roll(x, 1, axis=1), 2, axes=(1, 2))
+    per_sample = np.sqrt(((a - b) ** 2).reshape(2, -1).sum(1)) / 25
+    assert got == pytest.approx(per_sample.mean(), rel=1e-5)
+
+
+def test_equivariance_error_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="metric"):
+        rk.diagnostics.equivariance_error(
+            rk.layers.GroupPooling(), np.zeros((1, 3, 3, 4, 1)), "p4", metric="l3"
+        )
+    with pytest.raises(ValueError, match="group"):
+        rk.diagnostics.equivariance_error(
+            keras.layers.ReLU(), np.zeros((1, 3, 3, 1))
+        )
+
+
+def test_exactness_report_32_vs_33():
+    model = strided_model(33)
+    report = rk.diagnostics.exactness_report(model, (33, 33, 3))
+    # 33 -> same conv 33 -> down (33 + 2 - 3) % 2 = 0 -> 17 -> pool (17-2)%2=1
+    assert report.offending_layers == ["pool"]
+    report = rk.diagnostics.exactness_report(model, (32, 32, 3))
+    assert report.offending_layers == ["down"]
+    small, large = report.suggested_sizes
+    assert small is not None and large is not None
+    for size in (small, large):
+        assert rk.diagnostics.exactness_report(model, (size, size, 3)).exact
+    text = str(report)
+    assert "down" in text and "NO" in text and "nearest exact" in text
+
+
+def test_exactness_report_covers_keras_layers_and_sequential():
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(2, 3, padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(2, 3, strides=2, padding="same"),
+        ]
+    )
+    report = rk.diagnostics.exactness_report(model, (28, 28, 1))
+    # 14 with k=3, s=2, "same": pads 0+1 -> asymmetric -> not exact.
+    assert report.offending_layers == [model.layers[2].name]
+    assert rk.diagnostics.exactness_report(model, (30, 30, 1)).exact
+    with pytest.raises(ValueError, match="input_shape"):
+        rk.diagnostics.exactness_report(model, (28, 28))
+
+
+def test_rotation_sweep_is_flat_at_multiples_of_90_and_plots(tmp_path):
+    model = small_gcnn("p4", input_shape=(12, 12, 1))
+    x = np.random.rand(16, 12, 12, 1).astype("float32")
+    y = np.random.randint(0, 3, 16)
+    path = os.path.join(tmp_path, "sweep.png")
+    rows = rk.diagnostics.rotation_sweep(
+        model, x, y, angles=[0, 45, 90, 180, 270], plot_path=path
+    )
+    assert [r["angle"] for r in rows] == [0, 45, 90, 180, 270]
+    accuracies = {r["angle"]: r["accuracy"] for r in rows}
+    # The small model is exactly invariant at 12x12: equal accuracy at 90s.
+    assert accuracies[0] == accuracies[90] == accuracies[180] == accuracies[270]
+    assert os.path.getsize(path) > 1000
