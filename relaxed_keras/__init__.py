@@ -8,10 +8,12 @@ Example:
 >>> model = rk.layers.LiftingConv2D(8, 3, group="p4")
 """
 
+from relaxed_keras import datasets
 from relaxed_keras import diagnostics
 from relaxed_keras import groups
 from relaxed_keras import kernels
 from relaxed_keras import layers
+from relaxed_keras import models
 from relaxed_keras.groups import CyclicGroup
 from relaxed_keras.groups import DihedralGroup
 
@@ -22,6 +24,8 @@ __all__ = [
     "kernels",
     "layers",
     "diagnostics",
+    "datasets",
+    "models",
     "CyclicGroup",
     "DihedralGroup",
     "__version__",

