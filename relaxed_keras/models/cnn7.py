@@ -47,6 +47,9 @@ class CNN7(keras.Model):
         relaxed_weights_on: ``"input"`` (Eq. 5) or ``"output"``.
         num_hidden_layers: convolutions after the input convolution.
         kernel_size: kernel size of every convolution.
+        final_activation: also apply ReLU after the last convolution (the
+            paper puts ReLU "in between" the convolutions: default False).
+        kernel_initializer: initializer of every convolution kernel.
     """
 
     def __init__(
@@ -61,6 +64,8 @@ class CNN7(keras.Model):
         relaxed_weights_on="input",
         num_hidden_layers=7,
         kernel_size=3,
+        final_activation=False,
+        kernel_initializer="glorot_uniform",
         **kwargs,
     ):
         if equivariance not in MODES:
@@ -72,17 +77,18 @@ class CNN7(keras.Model):
         width = width or DEFAULT_WIDTHS[equivariance]
 
         def conv(index, last):
-            activation = None if last else "relu"
+            activation = "relu" if (final_activation or not last) else None
             name = f"conv{index}"
             if equivariance == "none":
                 return keras.layers.Conv2D(
                     width, kernel_size, padding="same",
                     activation=activation, name=name,
+                    kernel_initializer=kernel_initializer,
                 )
             common = dict(
                 filters=width, kernel_size=kernel_size, group=group,
                 padding="same", use_bias=False, activation=activation,
-                name=name,
+                kernel_initializer=kernel_initializer, name=name,
             )
             if equivariance == "strict":
                 cls = rk_layers.LiftingConv2D if index == 0 else rk_layers.GroupConv2D
@@ -119,6 +125,8 @@ class CNN7(keras.Model):
             relaxed_weights_on=relaxed_weights_on,
             num_hidden_layers=num_hidden_layers,
             kernel_size=kernel_size,
+            final_activation=final_activation,
+            kernel_initializer=kernel_initializer,
         )
 
     def get_config(self):
