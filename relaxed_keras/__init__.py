@@ -14,6 +14,7 @@ from relaxed_keras import groups
 from relaxed_keras import kernels
 from relaxed_keras import layers
 from relaxed_keras import models
+from relaxed_keras import zoo
 from relaxed_keras.groups import CyclicGroup
 from relaxed_keras.groups import DihedralGroup
 
@@ -26,6 +27,7 @@ __all__ = [
     "diagnostics",
     "datasets",
     "models",
+    "zoo",
     "CyclicGroup",
     "DihedralGroup",
     "__version__",

@@ -115,7 +115,8 @@ def _trace_input_shapes(model, input_shape):
     def run(graph, spec):
         def operation_fn(op):
             def fn(*args, **kwargs):
-                shapes.setdefault(id(op), tuple(args[0].shape))
+                if hasattr(args[0], "shape"):
+                    shapes.setdefault(id(op), tuple(args[0].shape))
                 if isinstance(op, keras.Model):
                     return run(_graph(op), args[0])
                 return op.compute_output_spec(*args, **kwargs)

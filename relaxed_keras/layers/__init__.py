@@ -1,6 +1,7 @@
 """Keras layers of relaxed_keras (layout ``[B, H, W, |G|, C]``)."""
 
 from relaxed_keras.layers.base_group_conv import BaseGroupConv
+from relaxed_keras.layers.global_pooling import GlobalSpatialPooling2D
 from relaxed_keras.layers.group_conv import GroupConv2D
 from relaxed_keras.layers.group_pooling import GroupPooling
 from relaxed_keras.layers.lifting_conv import LiftingConv2D
@@ -18,6 +19,7 @@ __all__ = [
     "GroupPooling",
     "GroupMaxPooling2D",
     "GroupAveragePooling2D",
+    "GlobalSpatialPooling2D",
     "BaseRelaxedGroupConv",
     "RelaxedLiftingConv2D",
     "RelaxedGroupConv2D",

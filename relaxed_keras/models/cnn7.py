@@ -2,12 +2,9 @@
 
 import keras
 
-import relaxed_keras.layers as rk_layers
-from relaxed_keras import groups as groups_lib
+from relaxed_keras.models.base import ZooModel
+from relaxed_keras.models.blocks import ModelSpec
 from relaxed_keras.models.registry import register_architecture
-
-MODES = ("none", "strict", "relaxed")
-DEFAULT_WIDTHS = {"none": 20, "strict": 10, "relaxed": 6}
 
 
 @register_architecture(
@@ -17,7 +14,7 @@ DEFAULT_WIDTHS = {"none": 20, "strict": 10, "relaxed": 6}
     "until global average pooling",
 )
 @keras.saving.register_keras_serializable(package="relaxed_keras")
-class CNN7(keras.Model):
+class CNN7(ZooModel):
     """PlainCNN, P4CNN and RelaxedP4CNN of the anisotropic-noise study.
 
     App. A.1: "7 convolutional layers with ReLU activations in between,
@@ -68,70 +65,42 @@ class CNN7(keras.Model):
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
-        if equivariance not in MODES:
-            raise ValueError(
-                f"cnn7 supports equivariance in {MODES}. "
-                f"Received: equivariance={equivariance!r}"
-            )
-        group = groups_lib.get(group)
-        width = width or DEFAULT_WIDTHS[equivariance]
-
-        def conv(index, last):
-            activation = "relu" if (final_activation or not last) else None
-            name = f"conv{index}"
-            if equivariance == "none":
-                return keras.layers.Conv2D(
-                    width, kernel_size, padding="same",
-                    activation=activation, name=name,
-                    kernel_initializer=kernel_initializer,
-                )
-            common = dict(
-                filters=width, kernel_size=kernel_size, group=group,
-                padding="same", use_bias=False, activation=activation,
-                kernel_initializer=kernel_initializer, name=name,
-            )
-            if equivariance == "strict":
-                cls = rk_layers.LiftingConv2D if index == 0 else rk_layers.GroupConv2D
-                return cls(**common)
-            if index == 0:
-                return rk_layers.RelaxedLiftingConv2D(
-                    num_filter_banks=num_filter_banks, alpha=alpha, **common
-                )
-            return rk_layers.RelaxedGroupConv2D(
-                num_filter_banks=num_filter_banks, alpha=alpha,
-                relaxed_weights_on=relaxed_weights_on, **common
-            )
+        spec = ModelSpec("cnn7", equivariance, group, num_filter_banks, alpha)
+        width = width or spec.width(20)
+        extra = {}
+        if equivariance == "relaxed":
+            extra["relaxed_weights_on"] = relaxed_weights_on
 
         # === Functional model ===
         inputs = keras.Input(input_shape)
         x = inputs
         for index in range(num_hidden_layers + 1):
-            x = conv(index, last=index == num_hidden_layers)(x)
-        if equivariance != "none":
-            x = rk_layers.GroupPooling("mean", name="group_pool")(x)
+            last = index == num_hidden_layers
+            x = spec.conv(
+                width,
+                kernel_size,
+                lifting=index == 0,
+                padding="same",
+                use_bias=equivariance == "none",
+                activation="relu" if (final_activation or not last) else None,
+                kernel_initializer=kernel_initializer,
+                name=f"conv{index}",
+                **(extra if index else {}),
+            )(x)
+        x = spec.invariant_pool("mean", name="group_pool")(x)
         x = keras.layers.GlobalAveragePooling2D(name="spatial_pool")(x)
         outputs = keras.layers.Dense(num_classes, name="logits")(x)
         super().__init__(inputs, outputs, **kwargs)
 
         # === Config ===
-        self.config = dict(
+        self._store_config(
             input_shape=tuple(input_shape),
             num_classes=num_classes,
-            equivariance=equivariance,
-            group=groups_lib.serialize(group),
             width=width,
-            num_filter_banks=num_filter_banks,
-            alpha=alpha,
             relaxed_weights_on=relaxed_weights_on,
             num_hidden_layers=num_hidden_layers,
             kernel_size=kernel_size,
             final_activation=final_activation,
             kernel_initializer=kernel_initializer,
+            **spec.get_config(),
         )
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self.config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
