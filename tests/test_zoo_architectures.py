@@ -148,3 +148,11 @@ def test_partial_gcnn_variant_has_nine_convolutions():
     assert len(convs) == 9
     laine = rk.zoo.build("cnn13", equivariance="none", input_shape=(16, 16, 3))
     assert len([l for l in laine.layers if isinstance(l, keras.layers.Conv2D)]) == 9
+
+
+def test_architecture_table_lists_descriptions_and_counts():
+    rows = {row["name"]: row for row in rk.zoo.architecture_table()}
+    assert sorted(rows) == sorted(ARCHITECTURES)
+    assert rows["p4cnn"]["trainable_params"] == 24810
+    assert rows["preact_resnet18"]["input_shape"] == (33, 33, 3)
+    assert all(row["description"] for row in rows.values())
