@@ -150,3 +150,13 @@ def test_eight_rotations_are_approximately_equivariant():
     errors = equivariance_errors(layer, x, group)
     assert max(errors[1::2]) < EXACT  # elements 2, 4, 6: multiples of 90
     assert 1e-3 < min(errors[0::2]) and max(errors[0::2]) < 1.0
+
+
+def test_spatial_layer_normalization_is_equivariant_and_normalises():
+    group = rk.groups.get("p4m")
+    layer = rk.layers.SpatialLayerNormalization()
+    x = np.random.rand(2, 6, 6, 8, 3).astype("float32") * 5 + 2
+    out = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 1.0, atol=1e-3)
+    assert max(equivariance_errors(layer, x, group)) < EXACT

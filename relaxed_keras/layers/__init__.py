@@ -5,6 +5,7 @@ from relaxed_keras.layers.global_pooling import GlobalSpatialPooling2D
 from relaxed_keras.layers.group_conv import GroupConv2D
 from relaxed_keras.layers.group_pooling import GroupPooling
 from relaxed_keras.layers.lifting_conv import LiftingConv2D
+from relaxed_keras.layers.normalization import SpatialLayerNormalization
 from relaxed_keras.layers.relaxed_group_conv import BaseRelaxedGroupConv
 from relaxed_keras.layers.relaxed_group_conv import RelaxedGroupConv2D
 from relaxed_keras.layers.relaxed_group_conv import RelaxedLiftingConv2D
@@ -20,6 +21,7 @@ __all__ = [
     "GroupMaxPooling2D",
     "GroupAveragePooling2D",
     "GlobalSpatialPooling2D",
+    "SpatialLayerNormalization",
     "BaseRelaxedGroupConv",
     "RelaxedLiftingConv2D",
     "RelaxedGroupConv2D",

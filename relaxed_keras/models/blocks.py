@@ -142,10 +142,7 @@ class ModelSpec:
 
     def layer_norm(self, name=None):
         """Normalise over space (and group) per channel, no affine terms."""
-        axis = [1, 2] if self.group is None else [1, 2, 3]
-        return keras.layers.LayerNormalization(
-            axis=axis, center=False, scale=False, name=name
-        )
+        return rk_layers.SpatialLayerNormalization(name=name)
 
     def get_config(self):
         return {
