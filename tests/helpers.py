@@ -16,7 +16,7 @@ def relative_error(actual, expected):
     return float(np.abs(actual - expected).max() / scale)
 
 
-def equivariance_errors(fn, x, group, input_is_images=True):
+def equivariance_errors(fn, x, group):
     """Relative error of fn(T_g x) against T'_g fn(x), for every g != e."""
     x = ops.convert_to_tensor(x)
     reference = fn(x)
