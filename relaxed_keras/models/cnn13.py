@@ -94,14 +94,11 @@ class CNN13(ZooModel):
                 if block in (2, 5, 8):
                     x = keras.layers.Dropout(rate, name=f"dropout{block}")(x)
         x = spec.global_pool(x, spatial="mean", group="mean")
-        outputs = keras.layers.Dense(num_classes, name="logits")(x)
-        super().__init__(inputs, outputs, **kwargs)
-
-        # === Config ===
-        self._store_config(
-            input_shape=tuple(input_shape),
+        # === Head and config ===
+        self._finish_classifier(
+            inputs, x, spec, kwargs,
+            input_shape=input_shape,
             num_classes=num_classes,
             variant=variant,
             dropout=dropout,
-            **spec.get_config(),
         )

@@ -89,12 +89,10 @@ class CNN7(ZooModel):
             )(x)
         x = spec.invariant_pool("mean", name="group_pool")(x)
         x = keras.layers.GlobalAveragePooling2D(name="spatial_pool")(x)
-        outputs = keras.layers.Dense(num_classes, name="logits")(x)
-        super().__init__(inputs, outputs, **kwargs)
-
-        # === Config ===
-        self._store_config(
-            input_shape=tuple(input_shape),
+        # === Head and config ===
+        self._finish_classifier(
+            inputs, x, spec, kwargs,
+            input_shape=input_shape,
             num_classes=num_classes,
             width=width,
             relaxed_weights_on=relaxed_weights_on,
@@ -102,5 +100,4 @@ class CNN7(ZooModel):
             kernel_size=kernel_size,
             final_activation=final_activation,
             kernel_initializer=kernel_initializer,
-            **spec.get_config(),
         )

@@ -87,16 +87,13 @@ class CohenWellingCNN(ZooModel):
                 x = keras.layers.Dropout(dropout, name=f"dropout{index}")(x)
         x = block(x, 7, kernel_size=4, padding="valid")
         x = spec.global_pool(x, spatial="mean", group="max")
-        outputs = keras.layers.Dense(num_classes, name="logits")(x)
-        super().__init__(inputs, outputs, **kwargs)
-
-        # === Config ===
-        self._store_config(
-            input_shape=tuple(input_shape),
+        # === Head and config ===
+        self._finish_classifier(
+            inputs, x, spec, kwargs,
+            input_shape=input_shape,
             num_classes=num_classes,
             width=width,
             dropout=dropout,
-            **spec.get_config(),
         )
 
 

@@ -88,16 +88,13 @@ class PreActResNet(ZooModel):
         x = keras.layers.BatchNormalization(name="final_bn")(x)
         x = keras.layers.ReLU(name="final_relu")(x)
         x = spec.global_pool(x, spatial="mean", group="max", group_first=True)
-        outputs = keras.layers.Dense(num_classes, name="logits")(x)
-        super().__init__(inputs, outputs, **kwargs)
-
-        # === Config ===
-        self._store_config(
-            depth=depth,
-            input_shape=tuple(input_shape),
+        # === Head and config ===
+        self._finish_classifier(
+            inputs, x, spec, kwargs,
+            input_shape=input_shape,
             num_classes=num_classes,
+            depth=depth,
             width=width,
-            **spec.get_config(),
         )
 
 

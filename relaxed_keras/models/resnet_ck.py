@@ -101,17 +101,14 @@ class ResNetCK(ZooModel):
         x = keras.layers.BatchNormalization(name="final_bn")(x)
         x = keras.layers.ReLU(name="final_relu")(x)
         x = spec.global_pool(x, spatial="max", group="max")
-        outputs = keras.layers.Dense(num_classes, name="logits")(x)
-        super().__init__(inputs, outputs, **kwargs)
-
-        # === Config ===
-        self._store_config(
-            input_shape=tuple(input_shape),
+        # === Head and config ===
+        self._finish_classifier(
+            inputs, x, spec, kwargs,
+            input_shape=input_shape,
             num_classes=num_classes,
             width=width,
             num_blocks=num_blocks,
             kernel_size=kernel_size,
             dropout=dropout,
             pool_blocks=tuple(pool_blocks),
-            **spec.get_config(),
         )
