@@ -8,6 +8,7 @@ Example:
 >>> model = rk.layers.LiftingConv2D(8, 3, group="p4")
 """
 
+from relaxed_keras import callbacks
 from relaxed_keras import datasets
 from relaxed_keras import diagnostics
 from relaxed_keras import groups
@@ -17,6 +18,8 @@ from relaxed_keras import models
 from relaxed_keras import zoo
 from relaxed_keras.groups import CyclicGroup
 from relaxed_keras.groups import DihedralGroup
+from relaxed_keras.groups import E2
+from relaxed_keras.groups import SE2
 
 __version__ = "0.1.0"
 
@@ -30,5 +33,8 @@ __all__ = [
     "zoo",
     "CyclicGroup",
     "DihedralGroup",
+    "SE2",
+    "E2",
+    "callbacks",
     "__version__",
 ]

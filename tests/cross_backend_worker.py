@@ -1,5 +1,5 @@
 """Worker for test_cross_backend: load a saved model under KERAS_BACKEND and
-write its predictions. Usage: python cross_backend_worker.py IN OUT MODE"""
+write its predictions. Usage: python cross_backend_worker.py IN OUT MODE [KIND]"""
 
 import sys
 
@@ -9,13 +9,14 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/tests/", 1)[0])
 
 from tests.models import small_gcnn  # noqa: E402
+from tests.models import small_partial  # noqa: E402
 
 
-def main(model_path, inputs_path, output_path, mode):
+def main(model_path, inputs_path, output_path, mode, kind="gcnn"):
     if mode == "keras":
         model = keras.saving.load_model(model_path)
     else:
-        model = small_gcnn("p4m")
+        model = small_gcnn("p4m") if kind == "gcnn" else small_partial("e2_8")
         model.load_weights(model_path)
     x = np.load(inputs_path)
     np.save(output_path, model.predict(x, verbose=0))

@@ -19,3 +19,31 @@ def small_gcnn(group="p4", input_shape=(12, 12, 1), num_classes=3, name=None):
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(num_classes)(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def small_partial(group="se2_4", input_shape=(12, 12, 1), num_classes=3,
+                  partial=True, mirror_logit=2.0, name=None):
+    """Continuous lifting -> BN -> partial (or strict continuous) group conv
+    -> BN -> ReLU -> pointwise shortcut -> masked group pooling -> dense."""
+    inputs = keras.Input(input_shape)
+    x, g = rk.layers.ContinuousLiftingConv2D(
+        4, 3, group, kernel_network=rk.kernels.SIREN(8), name="lift")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    if partial:
+        conv = rk.layers.PartialGroupConv2D(
+            4, 3, group, kernel_network=rk.kernels.SIREN(8),
+            initial_mirror_logit=mirror_logit, temperature_decay_steps=10,
+            name="partial")
+    else:
+        conv = rk.layers.ContinuousGroupConv2D(
+            4, 3, group, kernel_network=rk.kernels.SIREN(8), name="partial")
+    y, h = conv([x, g])
+    y = keras.layers.BatchNormalization()(y)
+    y = keras.layers.ReLU()(y)
+    s, _ = rk.layers.PointwiseGroupConv2D(4, group, name="shortcut")([x, g, h])
+    y = keras.layers.Add()([y, s])
+    y = rk.layers.ContinuousGroupPooling("max")([y, h])
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    outputs = keras.layers.Dense(num_classes)(y)
+    return keras.Model(inputs, outputs, name=name)

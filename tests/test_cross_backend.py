@@ -10,14 +10,18 @@ import pytest
 
 from tests.helpers import relative_error
 from tests.models import small_gcnn
+from tests.models import small_partial
 
 BACKENDS = ("tensorflow", "jax", "torch")
 WORKER = os.path.join(os.path.dirname(__file__), "cross_backend_worker.py")
 
 
+@pytest.mark.parametrize("kind", ["gcnn", "partial"])
 @pytest.mark.parametrize("mode", ["keras", "weights.h5"])
-def test_saved_model_loads_under_every_other_backend(tmp_path, mode):
-    model = small_gcnn("p4m")
+def test_saved_model_loads_under_every_other_backend(tmp_path, mode, kind):
+    """Discrete p4m G-CNN and the partial E(2) net (continuous kernels,
+    learned theta/mirror logit, Gumbel counter) alike."""
+    model = small_gcnn("p4m") if kind == "gcnn" else small_partial("e2_8")
     x = np.random.rand(8, 12, 12, 1).astype("float32")
     y = np.random.randint(0, 3, 8)
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(True))
@@ -35,7 +39,7 @@ def test_saved_model_loads_under_every_other_backend(tmp_path, mode):
         out_path = str(tmp_path / f"out_{backend}.npy")
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         result = subprocess.run(
-            [sys.executable, WORKER, model_path, inputs_path, out_path, mode],
+            [sys.executable, WORKER, model_path, inputs_path, out_path, mode, kind],
             env=env,
             capture_output=True,
             text=True,

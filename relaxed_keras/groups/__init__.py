@@ -7,6 +7,9 @@ layout used throughout the library.
 import re
 
 from relaxed_keras.groups.base import PlanarGroup
+from relaxed_keras.groups.continuous import E2
+from relaxed_keras.groups.continuous import SE2
+from relaxed_keras.groups.continuous import is_continuous
 from relaxed_keras.groups.cyclic import CyclicGroup
 from relaxed_keras.groups.dihedral import DihedralGroup
 from relaxed_keras.groups.interpolation import circle_crop
@@ -19,7 +22,8 @@ def get(identifier):
     """Resolve a group from an instance, a name or a config dict.
 
     Accepted names: ``"p4"``, ``"p4m"``, ``"c<n>"`` (cyclic of order n),
-    ``"d<n>"`` (dihedral of order n), ``"p<n>"``/``"p<n>m"`` likewise.
+    ``"d<n>"`` (dihedral of order n), ``"p<n>"``/``"p<n>m"`` likewise,
+    ``"se2_<N>"``/``"e2_<N>"`` for the continuous groups with ``N`` samples.
 
     Example:
 
@@ -29,16 +33,23 @@ def get(identifier):
     if isinstance(identifier, PlanarGroup):
         return identifier
     if isinstance(identifier, dict):
-        cls = {"CyclicGroup": CyclicGroup, "DihedralGroup": DihedralGroup}.get(
-            identifier.get("class_name")
-        )
+        cls = {
+            "CyclicGroup": CyclicGroup,
+            "DihedralGroup": DihedralGroup,
+            "SE2": SE2,
+            "E2": E2,
+        }.get(identifier.get("class_name"))
         if cls is None:
             raise ValueError(
-                "Unknown group config: expected class_name 'CyclicGroup' or "
-                f"'DihedralGroup'. Received: {identifier!r}"
+                "Unknown group config: expected class_name 'CyclicGroup', "
+                f"'DihedralGroup', 'SE2' or 'E2'. Received: {identifier!r}"
             )
         return cls(**identifier.get("config", {}))
     if isinstance(identifier, str):
+        match = re.fullmatch(r"(se2|e2)[_:(]?(\d+)\)?", identifier.strip().lower())
+        if match:
+            cls = SE2 if match.group(1) == "se2" else E2
+            return cls(int(match.group(2)))
         match = re.fullmatch(r"([pcd])(\d+)(m?)", identifier.strip().lower())
         if match:
             prefix, order, mirror = match.groups()
@@ -47,7 +58,7 @@ def get(identifier):
                 return cls(int(order))
     raise ValueError(
         "`group` must be a CyclicGroup/DihedralGroup instance, its config, or "
-        "one of the names 'p4', 'p4m', 'c<n>', 'd<n>'. "
+        "one of the names 'p4', 'p4m', 'c<n>', 'd<n>', 'se2_<N>', 'e2_<N>'. "
         f"Received: group={identifier!r}"
     )
 
@@ -60,6 +71,9 @@ __all__ = [
     "PlanarGroup",
     "CyclicGroup",
     "DihedralGroup",
+    "SE2",
+    "E2",
+    "is_continuous",
     "get",
     "serialize",
     "rotate_images",

@@ -1,10 +1,18 @@
 """Keras layers of relaxed_keras (layout ``[B, H, W, |G|, C]``)."""
 
+from relaxed_keras.layers.augerino import Augerino
 from relaxed_keras.layers.base_group_conv import BaseGroupConv
+from relaxed_keras.layers.continuous_conv import BaseContinuousGroupConv
+from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
+from relaxed_keras.layers.continuous_conv import ContinuousGroupPooling
+from relaxed_keras.layers.continuous_conv import ContinuousLiftingConv2D
+from relaxed_keras.layers.continuous_conv import PointwiseGroupConv2D
 from relaxed_keras.layers.global_pooling import GlobalSpatialPooling2D
 from relaxed_keras.layers.group_conv import GroupConv2D
 from relaxed_keras.layers.group_pooling import GroupPooling
 from relaxed_keras.layers.lifting_conv import LiftingConv2D
+from relaxed_keras.layers.partial_group_conv import Clip
+from relaxed_keras.layers.partial_group_conv import PartialGroupConv2D
 from relaxed_keras.layers.normalization import SpatialLayerNormalization
 from relaxed_keras.layers.relaxed_group_conv import BaseRelaxedGroupConv
 from relaxed_keras.layers.relaxed_group_conv import RelaxedGroupConv2D
@@ -26,4 +34,12 @@ __all__ = [
     "RelaxedLiftingConv2D",
     "RelaxedGroupConv2D",
     "RelaxedWeightsRegularizer",
+    "BaseContinuousGroupConv",
+    "ContinuousLiftingConv2D",
+    "ContinuousGroupConv2D",
+    "PointwiseGroupConv2D",
+    "ContinuousGroupPooling",
+    "PartialGroupConv2D",
+    "Clip",
+    "Augerino",
 ]

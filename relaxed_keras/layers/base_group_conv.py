@@ -198,6 +198,14 @@ class BaseGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             y = y + self.bias
         return self.activation(y) if self.activation is not None else y
 
+    def equivariance_summary(self):
+        """Row of `relaxed_keras.diagnostics.learned_equivariance`."""
+        return {
+            "group": repr(self.group),
+            "rotation_range_deg": 360.0,
+            "mirror_probability": 1.0 if self.group.mirror else None,
+        }
+
     def compute_output_shape(self, input_shape):
         height, width = self._output_spatial_shape(input_shape[1:3])
         return (input_shape[0], height, width, self.group.size, self.filters)

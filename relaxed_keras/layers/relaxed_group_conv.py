@@ -155,6 +155,22 @@ class BaseRelaxedGroupConv(BaseGroupConv):
     def conv_kernel(self):
         return self.transform.fold(self.combined_kernel())
 
+    def equivariance_summary(self):
+        """Row of `learned_equivariance`: the group and how far the relaxed
+        weights moved from equal (``relaxed_weights_spread``: largest
+        ``(max_g - min_g) / mean_g |w|`` over banks; 0 = exactly
+        equivariant)."""
+        weights = ops.convert_to_tensor(self.relaxed_weights)
+        spread = (ops.max(weights, axis=1) - ops.min(weights, axis=1)) / (
+            ops.mean(ops.abs(weights), axis=1) + 1e-12
+        )
+        return {
+            "group": repr(self.group),
+            "rotation_range_deg": 360.0,
+            "mirror_probability": 1.0 if self.group.mirror else None,
+            "relaxed_weights_spread": ops.max(spread),
+        }
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -6,6 +6,11 @@ changes which convolution `conv` returns:
 * ``"none"``: `keras.layers.Conv2D` on ``[B, H, W, C]``.
 * ``"strict"``: `LiftingConv2D` for the first layer, `GroupConv2D` after.
 * ``"relaxed"``: `RelaxedLiftingConv2D` / `RelaxedGroupConv2D`.
+* ``"partial"``: `ContinuousLiftingConv2D` / `PartialGroupConv2D` on
+  ``SE2(N)``/``E2(N)`` (``"p4"`` -> ``SE2(4)``, ``"p4m"`` -> ``E2(8)``, or
+  pass a continuous group). The sampled group elements travel next to the
+  features; the spec threads them from layer to layer while the graph is
+  built, so the architectures stay written once.
 
 Padding is explicit (an integer or ``"valid"``) in every strided layer, so
 results and exactness are the same on every backend.
@@ -18,8 +23,9 @@ import keras
 import relaxed_keras.layers as rk_layers
 from relaxed_keras import groups as groups_lib
 
-MODES = ("none", "strict", "relaxed")
-PLANNED_MODES = ("partial", "soft")
+MODES = ("none", "strict", "relaxed", "partial")
+DISCRETE_MODES = ("none", "strict", "relaxed")
+PLANNED_MODES = ("soft",)
 
 
 class ModelSpec:
@@ -32,6 +38,10 @@ class ModelSpec:
         num_filter_banks: ``L`` of the relaxed layers.
         alpha: relaxed-weights regulariser strength.
         modes: the modes this architecture supports.
+        partial_options: extra keyword arguments of every
+            `PartialGroupConv2D` / `ContinuousLiftingConv2D` in ``"partial"``
+            mode (e.g. ``{"distribution_lr_factor": 1.0}``,
+            ``{"kernel_network": {...}}``).
     """
 
     def __init__(
@@ -42,6 +52,7 @@ class ModelSpec:
         num_filter_banks=3,
         alpha=1e-4,
         modes=MODES,
+        partial_options=None,
     ):
         if equivariance not in modes:
             planned = (
@@ -57,7 +68,10 @@ class ModelSpec:
         self.architecture = architecture
         self.equivariance = equivariance
         self.group = None if equivariance == "none" else groups_lib.get(group)
-        if self.group is not None and not self.group.is_exact:
+        self._elements = None
+        if equivariance == "partial":
+            self.group = self._continuous(self.group)
+        elif self.group is not None and not self.group.is_exact:
             raise ValueError(
                 f"{architecture} with equivariance={equivariance!r} needs an "
                 "exact group such as 'p4' or 'p4m'. Received: "
@@ -65,6 +79,15 @@ class ModelSpec:
             )
         self.num_filter_banks = num_filter_banks
         self.alpha = alpha
+        self.partial_options = dict(partial_options or {})
+
+    @staticmethod
+    def _continuous(group):
+        if groups_lib.is_continuous(group):
+            return group
+        if group.mirror:
+            return groups_lib.E2(num_elements=group.size)
+        return groups_lib.SE2(num_elements=group.size)
 
     @property
     def group_size(self):
@@ -98,6 +121,8 @@ class ModelSpec:
                 return conv
             pad = keras.layers.ZeroPadding2D(padding)
             return lambda x: conv(pad(x))
+        if self.equivariance == "partial":
+            return self._partial_conv(filters, kernel_size, lifting, **kwargs)
         if self.equivariance == "strict":
             cls = rk_layers.LiftingConv2D if lifting else rk_layers.GroupConv2D
             return cls(filters, kernel_size, self.group, **kwargs)
@@ -115,6 +140,33 @@ class ModelSpec:
             **kwargs,
         )
 
+    def _partial_conv(self, filters, kernel_size, lifting, **kwargs):
+        # A kernel network replaces the kernel tensor: its SIREN
+        # initialisation replaces any kernel initializer/regulariser.
+        for key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
+            kwargs.pop(key, None)
+        shared = ("kernel_network", "mask", "sample_offset")
+        if lifting:
+            options = {k: v for k, v in self.partial_options.items() if k in shared}
+            layer = rk_layers.ContinuousLiftingConv2D(
+                filters, kernel_size, self.group, **options, **kwargs
+            )
+        else:
+            layer = rk_layers.PartialGroupConv2D(
+                filters, kernel_size, self.group, **self.partial_options, **kwargs
+            )
+
+        def apply(x):
+            if lifting:
+                y, self._elements = layer(x)
+            else:
+                if self._elements is None:
+                    raise ValueError("A partial model must start with a lifting conv.")
+                y, self._elements = layer([x, self._elements])
+            return y
+
+        return apply
+
     def max_pool(self, pool_size=2, **kwargs):
         return rk_layers.GroupMaxPooling2D(pool_size, **kwargs)
 
@@ -122,6 +174,9 @@ class ModelSpec:
         """Pool the group axis away (identity for plain CNNs)."""
         if self.group is None:
             return keras.layers.Identity(name=name)
+        if self.equivariance == "partial":
+            layer = rk_layers.ContinuousGroupPooling(mode, name=name)
+            return lambda x: layer([x, self._elements])
         return rk_layers.GroupPooling(mode, name=name)
 
     def global_pool(
@@ -145,9 +200,12 @@ class ModelSpec:
         return rk_layers.SpatialLayerNormalization(name=name)
 
     def get_config(self):
-        return {
+        config = {
             "equivariance": self.equivariance,
             "group": None if self.group is None else groups_lib.serialize(self.group),
             "num_filter_banks": self.num_filter_banks,
             "alpha": self.alpha,
         }
+        if self.equivariance == "partial":
+            config["partial_options"] = self.partial_options
+        return config

@@ -40,6 +40,8 @@ class CNN13(ZooModel):
         input_shape, num_classes, equivariance, group, num_filter_banks,
         alpha: as for every zoo model.
         dropout: dropout rate (default 0.5 / 0.3 by variant).
+        partial_options: keyword arguments of the partial layers
+            (``equivariance="partial"``), see `ModelSpec`.
     """
 
     def __init__(
@@ -52,13 +54,15 @@ class CNN13(ZooModel):
         dropout=None,
         num_filter_banks=3,
         alpha=1e-4,
+        partial_options=None,
         **kwargs,
     ):
         if variant not in VARIANTS:
             raise ValueError(
                 f"`variant` must be one of {VARIANTS}. Received: {variant!r}"
             )
-        spec = ModelSpec("cnn13", equivariance, group, num_filter_banks, alpha)
+        spec = ModelSpec("cnn13", equivariance, group, num_filter_banks, alpha,
+                         partial_options=partial_options)
         first = [True]
 
         def conv_bn_act(x, filters, kernel_size, padding, name, leaky):

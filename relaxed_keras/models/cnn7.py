@@ -47,6 +47,8 @@ class CNN7(ZooModel):
         final_activation: also apply ReLU after the last convolution (the
             paper puts ReLU "in between" the convolutions: default False).
         kernel_initializer: initializer of every convolution kernel.
+        partial_options: keyword arguments of the partial layers
+            (``equivariance="partial"``), see `ModelSpec`.
     """
 
     def __init__(
@@ -63,9 +65,11 @@ class CNN7(ZooModel):
         kernel_size=3,
         final_activation=False,
         kernel_initializer="glorot_uniform",
+        partial_options=None,
         **kwargs,
     ):
-        spec = ModelSpec("cnn7", equivariance, group, num_filter_banks, alpha)
+        spec = ModelSpec("cnn7", equivariance, group, num_filter_banks, alpha,
+                         partial_options=partial_options)
         width = width or spec.width(20)
         extra = {}
         if equivariance == "relaxed":

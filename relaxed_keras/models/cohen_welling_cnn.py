@@ -52,6 +52,8 @@ class CohenWellingCNN(ZooModel):
         width: channels per group element (default by the rule above).
         dropout: dropout rate.
         num_filter_banks, alpha: relaxed layers.
+        partial_options: keyword arguments of the partial layers
+            (``equivariance="partial"``), see `ModelSpec`.
     """
 
     def __init__(
@@ -64,9 +66,11 @@ class CohenWellingCNN(ZooModel):
         dropout=0.3,
         num_filter_banks=3,
         alpha=1e-4,
+        partial_options=None,
         **kwargs,
     ):
-        spec = ModelSpec("p4cnn/z2cnn", equivariance, group, num_filter_banks, alpha)
+        spec = ModelSpec("p4cnn/z2cnn", equivariance, group, num_filter_banks, alpha,
+                         partial_options=partial_options)
         width = width or spec.width(20)
 
         def block(x, index, kernel_size=3, padding=1):

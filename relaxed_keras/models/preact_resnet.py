@@ -3,6 +3,7 @@
 import keras
 
 from relaxed_keras.models.base import ZooModel
+from relaxed_keras.models.blocks import DISCRETE_MODES
 from relaxed_keras.models.blocks import ModelSpec
 from relaxed_keras.models.registry import register_architecture
 
@@ -70,7 +71,7 @@ class PreActResNet(ZooModel):
             raise ValueError(
                 f"`depth` must be one of {sorted(CONFIGS)}. Received: {depth!r}"
             )
-        spec = ModelSpec(depth, equivariance, group, num_filter_banks, alpha)
+        spec = ModelSpec(depth, equivariance, group, num_filter_banks, alpha, modes=DISCRETE_MODES)
         blocks = CONFIGS[depth]["blocks"]
         width = width or spec.width(CONFIGS[depth]["width"])
 

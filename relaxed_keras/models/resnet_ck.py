@@ -3,6 +3,7 @@
 import keras
 
 from relaxed_keras.models.base import ZooModel
+from relaxed_keras.models.blocks import DISCRETE_MODES
 from relaxed_keras.models.blocks import ModelSpec
 from relaxed_keras.models.registry import register_architecture
 
@@ -82,7 +83,7 @@ class ResNetCK(ZooModel):
         alpha=1e-4,
         **kwargs,
     ):
-        spec = ModelSpec("resnet_ck", equivariance, group, num_filter_banks, alpha)
+        spec = ModelSpec("resnet_ck", equivariance, group, num_filter_banks, alpha, modes=DISCRETE_MODES)
         widths = [width] + [2 * width] * (num_blocks - 1)
 
         # === Functional model ===

@@ -1,0 +1,71 @@
+"""Keras callbacks for training relaxed models (work with `model.fit` on
+every backend)."""
+
+import keras
+
+from relaxed_keras.diagnostics.learned_equivariance import learned_equivariance
+
+
+def _flatten(model):
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+class GumbelTemperatureSchedule(keras.callbacks.Callback):
+    """Anneal the Gumbel-sigmoid temperature of partial layers over `fit`.
+
+    At the start of training it sets every `PartialGroupConv2D`'s horizon
+    to ``epochs * steps_per_epoch`` (so the temperature decays linearly
+    from ``temperature_start`` to ``temperature_end`` over the whole run,
+    as the reference code) and, with ``reset=True``, restarts the counter.
+
+    Args:
+        total_steps: horizon to use instead of ``epochs * steps``.
+        reset: restart the step counter at the start of `fit`.
+    """
+
+    def __init__(self, total_steps=None, reset=True):
+        super().__init__()
+        self.total_steps = total_steps
+        self.reset = reset
+
+    def on_train_begin(self, logs=None):
+        total = self.total_steps
+        if total is None:
+            epochs = self.params.get("epochs") or 1
+            steps = self.params.get("steps") or 1
+            total = epochs * steps
+        for layer in _flatten(self.model):
+            if hasattr(layer, "gumbel_decay_steps") and layer.built:
+                layer.gumbel_decay_steps.assign(float(max(1, total)))
+                if self.reset:
+                    layer.gumbel_step.assign(0.0)
+
+
+class LearnedEquivarianceLogger(keras.callbacks.Callback):
+    """Log the learned equivariance of every layer at each epoch's end.
+
+    Adds ``{layer}/rotation_range_deg``, ``{layer}/mirror_probability`` and
+    (soft layers) ``{layer}/omega_prime_<i>`` to the epoch logs, so they land
+    in the `History` returned by `fit`; ``self.rows`` keeps the full
+    `learned_equivariance` rows per epoch.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = learned_equivariance(self.model)
+        self.rows.append(rows)
+        if logs is None:
+            return
+        for row in rows:
+            name = row["layer"]
+            for key in ("rotation_range_deg", "mirror_probability"):
+                if row.get(key) is not None:
+                    logs[f"{name}/{key}"] = float(row[key])
+            omega = row.get("omega_prime")
+            if omega is not None:
+                values = omega if isinstance(omega, list) else [omega]
+                for i, value in enumerate(values):
+                    logs[f"{name}/omega_prime_{i}"] = float(value)

@@ -1,0 +1,135 @@
+"""Read how much equivariance each layer of a model has learned."""
+
+import numpy as np
+from keras import ops
+
+
+def _layers(model):
+    return [model] + list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def learned_equivariance(model, plot=None):
+    """One row per equivariant layer of ``model``.
+
+    Every layer that defines ``equivariance_summary()`` (strict discrete and
+    continuous group convolutions, `PartialGroupConv2D`, `Augerino`, the
+    soft layers) contributes a dict with at least ``layer``, ``type``,
+    ``group``, ``rotation_range_deg`` (the width of the sampled rotation
+    range: 360 for the full group) and ``mirror_probability`` (``None``
+    without mirrors); soft layers add ``omega_prime``.
+
+    Args:
+        model: a built Keras model or layer.
+        plot: optional path of a PNG bar plot (needs matplotlib).
+
+    Returns:
+        A list of dicts, in layer order.
+
+    Example:
+
+    >>> rows = learned_equivariance(model)  # doctest: +SKIP
+    >>> print(format_learned_equivariance(rows))  # doctest: +SKIP
+    """
+    rows = []
+    for layer in _layers(model):
+        summary = getattr(layer, "equivariance_summary", None)
+        if summary is None or not getattr(layer, "built", False):
+            continue
+        row = {"layer": layer.name, "type": type(layer).__name__}
+        row.update(summary())
+        for key, value in row.items():
+            if hasattr(value, "shape") and not isinstance(value, (list, tuple)):
+                value = np.asarray(ops.convert_to_numpy(value))
+                row[key] = value.item() if value.size == 1 else value.tolist()
+        rows.append(row)
+    if plot is not None:
+        plot_learned_equivariance(rows, plot)
+    return rows
+
+
+def format_learned_equivariance(rows):
+    """A plain-text table of `learned_equivariance` rows."""
+    header = ["layer", "type", "group", "rotation range (deg)", "mirror p", "omega'"]
+    lines = [" | ".join(header), " | ".join("---" for _ in header)]
+    for row in rows:
+        mirror = row.get("mirror_probability")
+        omega = row.get("omega_prime")
+        lines.append(
+            " | ".join(
+                [
+                    row["layer"],
+                    row["type"],
+                    str(row.get("group", "")),
+                    f"{row.get('rotation_range_deg', float('nan')):.1f}",
+                    "-" if mirror is None else f"{mirror:.3f}",
+                    "-" if omega is None else np.array2string(
+                        np.asarray(omega), precision=3
+                    ),
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
+def plot_learned_equivariance(rows, path):
+    """Bar plot of the learned rotation range (and mirror probability)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [row["layer"] for row in rows]
+    ranges = [row.get("rotation_range_deg", np.nan) for row in rows]
+    mirrors = [row.get("mirror_probability") for row in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].bar(range(len(rows)), ranges, color="tab:blue")
+    axes[0].set_ylim(0, 370)
+    axes[0].set_ylabel("learned rotation range (deg)")
+    axes[1].bar(
+        range(len(rows)),
+        [np.nan if m is None else m for m in mirrors],
+        color="tab:orange",
+    )
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_ylabel("mirror probability")
+    for ax in axes:
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    fig.suptitle("Learned equivariance per layer")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def stochastic_predict(model, x, num_samples=8, batch_size=64):
+    """Average ``num_samples`` stochastic forward passes (inference mode).
+
+    Partial layers then sample their group elements as in training (the
+    reference code's test-time behaviour) while batch normalisation and
+    dropout stay in inference mode. Runs eagerly, batch by batch.
+
+    Returns:
+        numpy array of averaged outputs.
+    """
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"`num_samples` must be a positive integer. Received: {num_samples!r}")
+    layers = [
+        layer for layer in _layers(model) if hasattr(layer, "stochastic_inference")
+    ]
+    for layer in layers:
+        layer.stochastic_inference = True
+    try:
+        outputs = []
+        for start in range(0, len(x), batch_size):
+            batch = x[start : start + batch_size]
+            total = 0.0
+            for _ in range(num_samples):
+                total = total + np.asarray(
+                    ops.convert_to_numpy(model(batch, training=False))
+                )
+            outputs.append(total / num_samples)
+        return np.concatenate(outputs, axis=0)
+    finally:
+        for layer in layers:
+            layer.stochastic_inference = False

@@ -1,0 +1,475 @@
+"""Continuous-kernel group convolutions on SE(2)/E(2) (the shared engine).
+
+Romero & Lohit (2022), Sec. 2 (Eq. 3, 4) and Sec. 3.5; Finzi et al. (2020):
+the kernel ``psi`` is a small network (`relaxed_keras.kernels.SIREN` by
+default) evaluated at the relative group elements ``u^-1 v`` that a layer
+needs, so the layer can use *any* sampled rotations. One network evaluation
+produces the kernels of all ``N`` output elements, which are folded into a
+single ``keras.ops.conv`` call per layer.
+
+Feature maps keep the library layout ``[B, H, W, N, C]``. The sampled group
+elements travel next to them as an elements tensor ``[N, 3]`` (angle, mirror
+bit, Monte Carlo weight; see `relaxed_keras.groups.continuous`): a lifting
+layer maps ``images -> (features, elements)`` and a group convolution maps
+``[features, elements] -> (features, elements)``. With the fixed grid
+(inference, or ``sample_offset=False``) and ``N`` rotations dividing 4 the
+layers are exactly equivariant to the grid rotations (and mirrors).
+
+Choices where the paper is silent (reference code: ``merlresearch/
+partial_gcnn``, see the docstrings below):
+
+* The relative angle enters the kernel network as ``(cos, sin)``, a periodic
+  embedding, where the reference feeds ``angle / pi - 1``; that kernel is
+  discontinuous at ``+-pi`` and the embedding removes the wrap-around.
+* Eq. 4's measure: the lifting sums over space (``mu = 1``), the group
+  convolution averages over the *active* input elements
+  (``mu(v_j) = w_j / sum_j w_j``), so switched-off elements (weight 0) do not
+  count.
+"""
+
+import keras
+from keras import activations
+from keras import initializers
+from keras import ops
+
+from relaxed_keras import groups as groups_lib
+from relaxed_keras.kernels import continuous as kernels_lib
+from relaxed_keras.layers import padding as padding_lib
+from relaxed_keras.layers.spatial import SpatialSamplingMixin
+from relaxed_keras.layers.spatial import standardize_pair
+
+
+def _continuous_group(group, name):
+    group = groups_lib.get(group)
+    if not groups_lib.is_continuous(group):
+        raise ValueError(
+            f"{name} needs a continuous group `SE2(num_elements=N)` or "
+            f"`E2(num_elements=N)` (or 'se2_<N>', 'e2_<N>'). Received: "
+            f"group={group!r}"
+        )
+    return group
+
+
+def element_transform(elements):
+    """Columns of an elements tensor: ``angle, mirror, weight`` ([N] each)."""
+    elements = ops.convert_to_tensor(elements, dtype="float32")
+    return elements[:, 0], elements[:, 1], elements[:, 2]
+
+
+def inverse_act(angle, mirror, points):
+    """``g^-1 p`` for ``g = R(angle) F^mirror``: ``[N] x [..., 2] -> [N, ..., 2]``.
+
+    ``R(-angle)`` first, then the mirror ``x -> -x``.
+    """
+    extra = len(points.shape) - 1
+    shape = (-1,) + (1,) * extra
+    cos = ops.reshape(ops.cos(angle), shape)
+    sin = ops.reshape(ops.sin(angle), shape)
+    sign = ops.reshape(1.0 - 2.0 * mirror, shape)
+    x, y = points[..., 0], points[..., 1]
+    new_x = (x * cos + y * sin) * sign
+    new_y = -x * sin + y * cos
+    return ops.stack([new_x, new_y], axis=-1)
+
+
+def relative_elements(out_elements, in_elements):
+    """Group coordinates of ``u^-1 v`` for all output/input pairs.
+
+    For ``u = R(a) F^m`` and ``v = R(b) F^n``:
+    ``u^-1 v = R((-1)^m (b - a)) F^(m xor n)``. Returns ``[N_out, N_in, D]``
+    with ``D = 2`` (``cos, sin`` of the relative angle) or 3 with the relative
+    mirror as ``+-1`` when ``with_mirror``.
+    """
+    a, m, _ = element_transform(out_elements)
+    b, n, _ = element_transform(in_elements)
+    sign = 1.0 - 2.0 * m[:, None]
+    delta = sign * (b[None, :] - a[:, None])
+    xor = m[:, None] + n[None, :] - 2.0 * m[:, None] * n[None, :]
+    return ops.cos(delta), ops.sin(delta), 1.0 - 2.0 * xor
+
+
+class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
+    """Shared engine of the continuous lifting and group convolutions.
+
+    Args:
+        filters: output channels per group element.
+        kernel_size: int: a square ``k x k`` tap grid on ``[-1, 1]^2``
+            (odd sizes have a centre tap; even ones, e.g. the P4CNN's 4x4
+            top layer, are symmetric too, so quarter turns stay exact).
+        group: `SE2` or `E2` (or ``"se2_<N>"``/``"e2_<N>"``).
+        kernel_network: template `SIREN` (default: ``SIREN(32, 3,
+            omega_0=10)``) or `MLPKernel`, or ``"siren"``/``"mlp"``.
+        strides, padding, dilation_rate: as the strict layers (explicit
+            padding, then one "valid" convolution).
+        activation: applied to the output.
+        use_bias: one bias per filter shared over the group axis.
+        mask: zero the kernel outside the unit disc (reference behaviour).
+        sample_offset: draw a random rotation offset in training (Eq. 4);
+            ``False`` uses the fixed grid in training too.
+        seed: seed of the layer's `keras.random.SeedGenerator`.
+    """
+
+    lifting = False
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        group="se2_8",
+        kernel_network=None,
+        strides=1,
+        padding="same",
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        mask=True,
+        sample_offset=True,
+        bias_initializer="zeros",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(
+                f"`filters` must be a positive integer. Received: filters={filters!r}"
+            )
+        self.filters = filters
+        self.group = _continuous_group(group, type(self).__name__)
+        self.kernel_size = standardize_pair(kernel_size, "kernel_size")
+        if self.kernel_size[0] != self.kernel_size[1]:
+            raise ValueError(
+                "`kernel_size` of a continuous kernel must be one integer "
+                f"(a square k x k grid on [-1, 1]^2). Received: "
+                f"kernel_size={kernel_size!r}"
+            )
+        self.strides = standardize_pair(strides, "strides")
+        self.dilation_rate = standardize_pair(dilation_rate, "dilation_rate")
+        self.padding = padding_lib.standardize_padding(padding)
+        # Stored as a config, not a layer: an unbuilt template must not be
+        # tracked as a sublayer (the built copy is `self.kernel_network`).
+        self._kernel_network_config = keras.saving.serialize_keras_object(
+            kernels_lib.get(kernel_network)
+        )
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.mask = bool(mask)
+        self.sample_offset = bool(sample_offset)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    # ------------------------------------------------------------------
+    @property
+    def kernel_network_template(self):
+        return kernels_lib.get(self._kernel_network_config)
+
+    @property
+    def coordinate_dim(self):
+        """Input size of the kernel network."""
+        if self.lifting:
+            return 2
+        return 5 if self.group.mirror else 4
+
+    def _kernel_network_hidden_units(self):
+        return None
+
+    def _split_inputs(self, inputs):
+        return inputs, None, None
+
+    def _validate_features_shape(self, shape):
+        name = type(self).__name__
+        rank = 4 if self.lifting else 5
+        if len(shape) != rank:
+            expected = (
+                "[batch, height, width, channels]"
+                if self.lifting
+                else f"[batch, height, width, {self.group.size}, channels]"
+            )
+            raise ValueError(
+                f"{name} expects features of rank {rank} {expected}. "
+                f"Received: shape={tuple(shape)}"
+            )
+        if not self.lifting and shape[3] != self.group.size:
+            raise ValueError(
+                f"{name} with {self.group!r} expects a group axis (axis 3) of "
+                f"size {self.group.size}. Received: shape={tuple(shape)}"
+            )
+        if shape[-1] is None:
+            raise ValueError(f"{name} needs a known number of input channels.")
+        return shape[-1]
+
+    def build(self, input_shape):
+        features_shape = self._split_inputs(input_shape)[0]
+        in_channels = self._validate_features_shape(features_shape)
+        self.in_channels = in_channels
+        self.kernel_network = self.kernel_network_template.for_output(
+            in_channels * self.filters,
+            hidden_units=self._kernel_network_hidden_units(),
+            name="kernel_network",
+        )
+        self.kernel_network.build((None, self.coordinate_dim))
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.filters,), initializer=self.bias_initializer
+            )
+        else:
+            self.bias = None
+        self.build_distribution()
+        self.compute_output_shape(input_shape)
+
+    def build_distribution(self):
+        """Hook for learned sampling distributions (`PartialGroupConv2D`)."""
+
+    # ------------------------------------------------------------------
+    def kernel_coordinates(self, out_elements, in_elements=None):
+        """Kernel-network inputs ``[N_out, k, k, (N_in,) D]``."""
+        grid = ops.convert_to_tensor(kernels_lib.kernel_grid(self.kernel_size[0]))
+        angle, mirror, _ = element_transform(out_elements)
+        spatial = inverse_act(angle, mirror, grid)  # [N_out, k, k, 2]
+        if self.lifting:
+            return spatial
+        cos, sin, rel_mirror = relative_elements(out_elements, in_elements)
+        group_coords = [cos, sin] + ([rel_mirror] if self.group.mirror else [])
+        group_coords = ops.stack(group_coords, axis=-1)  # [N_out, N_in, Dg]
+        n_out, k = spatial.shape[0], self.kernel_size[0]
+        n_in = group_coords.shape[1]
+        spatial = ops.broadcast_to(spatial[:, :, :, None, :], (n_out, k, k, n_in, 2))
+        group_coords = ops.broadcast_to(
+            group_coords[:, None, None, :, :],
+            (n_out, k, k, n_in, group_coords.shape[-1]),
+        )
+        return ops.concatenate([spatial, group_coords], axis=-1)
+
+    def conv_kernel(self, out_elements, in_elements=None):
+        """The folded ``[k, k, N_in * C_in, N_out * filters]`` kernel."""
+        coords = self.kernel_coordinates(out_elements, in_elements)
+        values = self.kernel_network(coords)
+        k, cin, f = self.kernel_size[0], self.in_channels, self.filters
+        n_out = coords.shape[0]
+        if self.lifting:
+            values = ops.reshape(values, (n_out, k, k, 1, cin, f))
+        else:
+            values = ops.reshape(values, (n_out, k, k, coords.shape[3], cin, f))
+            _, _, weight = element_transform(in_elements)
+            measure = weight / ops.sum(weight)
+            values = values * ops.reshape(measure, (1, 1, 1, -1, 1, 1))
+        if self.mask:
+            mask = ops.convert_to_tensor(kernels_lib.disc_mask(k))
+            values = values * ops.reshape(mask, (1, k, k, 1, 1, 1))
+        values = ops.transpose(values, (1, 2, 3, 4, 0, 5))
+        n_in = values.shape[2]
+        return ops.reshape(values, (k, k, n_in * cin, n_out * f))
+
+    def output_elements(self, in_elements, training):
+        """The output domain of this call (subclasses choose)."""
+        return self.group.sample_elements(
+            self.seed_generator, bool(training) and self.sample_offset
+        )
+
+    def convolve(self, features, out_elements, in_elements=None):
+        """Features on the input domain -> features on ``out_elements``."""
+        x = features
+        if not self.lifting:
+            shape = ops.shape(x)
+            x = ops.reshape(x, (shape[0], shape[1], shape[2], shape[3] * shape[4]))
+        x = self._pad(x, (x.shape[1], x.shape[2]))
+        y = ops.conv(
+            x,
+            self.conv_kernel(out_elements, in_elements),
+            strides=self.strides,
+            padding="valid",
+            dilation_rate=self.dilation_rate,
+        )
+        shape = ops.shape(y)
+        y = ops.reshape(y, (shape[0], shape[1], shape[2], self.group.size, self.filters))
+        if self.use_bias:
+            y = y + self.bias
+        if self.activation is not None:
+            y = self.activation(y)
+        _, _, weight = element_transform(out_elements)
+        return y * ops.reshape(weight, (1, 1, 1, -1, 1))
+
+    def call(self, inputs, training=None):
+        features, in_elements, given = self._split_inputs(inputs)
+        out_elements = (
+            ops.convert_to_tensor(given, dtype="float32")
+            if given is not None
+            else self.output_elements(in_elements, training)
+        )
+        return self.convolve(features, out_elements, in_elements), out_elements
+
+    def equivariance_summary(self):
+        """Row of `relaxed_keras.diagnostics.learned_equivariance`."""
+        return {
+            "group": repr(self.group),
+            "rotation_range_deg": 360.0,
+            "mirror_probability": 1.0 if self.group.mirror else None,
+        }
+
+    def compute_output_shape(self, input_shape):
+        features_shape = self._split_inputs(input_shape)[0]
+        height, width = self._output_spatial_shape(features_shape[1:3])
+        return (
+            (features_shape[0], height, width, self.group.size, self.filters),
+            (self.group.size, 3),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size[0],
+                "group": groups_lib.serialize(self.group),
+                "kernel_network": self._kernel_network_config,
+                "strides": self.strides,
+                "padding": self.padding,
+                "dilation_rate": self.dilation_rate,
+                "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "mask": self.mask,
+                "sample_offset": self.sample_offset,
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="relaxed_keras")
+class ContinuousLiftingConv2D(BaseContinuousGroupConv):
+    """Lifting convolution with a continuous kernel (Eq. 3).
+
+    ``images [B, H, W, C] -> (features [B, H', W', N, filters], elements
+    [N, 3])``. Output element ``u`` correlates the input with
+    ``psi(u^-1 y)``: the kernel network evaluated on the tap grid
+    transformed by ``u^-1``. Lifting is always to the whole sampled group
+    (as in the reference code): it is exactly equivariant on the grid.
+
+    Example:
+
+    >>> layer = ContinuousLiftingConv2D(8, 5, group=SE2(num_elements=4))
+    >>> features, elements = layer(np.zeros((2, 28, 28, 1), "float32"))
+    >>> tuple(features.shape), tuple(elements.shape)
+    ((2, 28, 28, 4, 8), (4, 3))
+    """
+
+    lifting = True
+
+
+@keras.saving.register_keras_serializable(package="relaxed_keras")
+class ContinuousGroupConv2D(BaseContinuousGroupConv):
+    """Group convolution with a continuous kernel (Eq. 2, 4).
+
+    ``[features, elements] -> (features, out_elements)``; the kernel of
+    output element ``u`` and input element ``v`` at tap ``y`` is
+    ``psi(u^-1 y, u^-1 v)``. The input's elements (from the previous layer)
+    define the input domain; a third entry, ``[features, elements,
+    output_elements]``, fixes the output domain (residual shortcuts use it
+    to land on the main path's elements).
+
+    Args:
+        resample: draw a fresh output domain (a new offset) in this layer.
+            ``False`` (default, the reference's ``sample_per_layer=False``)
+            keeps the input's elements.
+        **kwargs: see `BaseContinuousGroupConv`.
+
+    Example:
+
+    >>> lift = ContinuousLiftingConv2D(8, 5, group="se2_4")
+    >>> gconv = ContinuousGroupConv2D(8, 5, group="se2_4")
+    >>> features, elements = gconv(lift(np.zeros((2, 28, 28, 1), "float32")))
+    >>> tuple(features.shape)
+    (2, 28, 28, 4, 8)
+    """
+
+    def __init__(self, filters, kernel_size, group="se2_8", resample=False, **kwargs):
+        super().__init__(filters, kernel_size, group, **kwargs)
+        self.resample = bool(resample)
+
+    def _split_inputs(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+            raise ValueError(
+                f"{type(self).__name__} expects `[features, elements]` (or "
+                "`[features, elements, output_elements]`) as returned by the "
+                "previous continuous layer, e.g. `x, g = lift(images); "
+                f"x, g = gconv([x, g])`. Received: {inputs!r}"
+            )
+        for shape in inputs[1:]:
+            shape = tuple(getattr(shape, "shape", shape))
+            if shape != (self.group.size, 3):
+                raise ValueError(
+                    f"{type(self).__name__}: an elements tensor of {self.group!r} "
+                    f"has shape ({self.group.size}, 3). Received: {shape}"
+                )
+        given = inputs[2] if len(inputs) == 3 else None
+        return inputs[0], inputs[1], given
+
+    def output_elements(self, in_elements, training):
+        if self.resample:
+            return super().output_elements(in_elements, training)
+        return ops.convert_to_tensor(in_elements, dtype="float32")
+
+    def get_config(self):
+        return {**super().get_config(), "resample": self.resample}
+
+
+@keras.saving.register_keras_serializable(package="relaxed_keras")
+class PointwiseGroupConv2D(ContinuousGroupConv2D):
+    """1x1 (spatially pointwise) continuous group convolution.
+
+    Mixes channels and group elements only, as the residual shortcuts of the
+    reference CKResNet: no bias, a kernel network of half the template's
+    hidden width. Call it with ``[features, elements, output_elements]`` to
+    map onto another layer's output domain.
+    """
+
+    def __init__(self, filters, group="se2_8", use_bias=False, **kwargs):
+        kwargs.pop("kernel_size", None)
+        kwargs.setdefault("mask", False)
+        super().__init__(filters, 1, group, use_bias=use_bias, **kwargs)
+
+    def _kernel_network_hidden_units(self):
+        return max(1, self.kernel_network_template.hidden_units // 2)
+
+
+@keras.saving.register_keras_serializable(package="relaxed_keras")
+class ContinuousGroupPooling(keras.layers.Layer):
+    """Pool ``[features, elements]`` over the group axis, respecting masks.
+
+    ``"mean"``: the Monte Carlo average ``sum_j w_j f_j / sum_j w_j``;
+    ``"max"``: the maximum over elements whose weight is non-zero. Output
+    ``[B, H, W, C]``, invariant to the sampled group.
+
+    Args:
+        mode: ``"max"`` or ``"mean"``.
+    """
+
+    def __init__(self, mode="max", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("max", "mean"):
+            raise ValueError(
+                f"`mode` must be 'max' or 'mean'. Received: mode={mode!r}"
+            )
+        self.mode = mode
+
+    def call(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError(
+                "ContinuousGroupPooling expects `[features, elements]`. "
+                f"Received: {inputs!r}"
+            )
+        features, elements = inputs
+        _, _, weight = element_transform(elements)
+        weight = ops.reshape(weight, (1, 1, 1, -1, 1))
+        if self.mode == "mean":
+            return ops.sum(features * weight, axis=3) / ops.sum(weight)
+        masked = ops.where(weight > 0.0, features, ops.full_like(features, -1e30))
+        return ops.max(masked, axis=3)
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape[0]
+        return tuple(shape[:3]) + (shape[4],)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
