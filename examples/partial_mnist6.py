@@ -30,7 +30,7 @@ def train(mode, data, args):
         group=args.group[mode],
         num_classes=2,
         dropout=0.0,
-        **({"partial_options": {"distribution_lr_factor": args.distribution_lr_factor}}
+        **({"continuous_options": {"distribution_lr_factor": args.distribution_lr_factor}}
            if mode == "partial" else {}),
     )
     model.compile(

@@ -49,7 +49,7 @@ def test_model_saves_and_rebuilds_from_config(tmp_path):
 
 def test_registry_errors():
     with pytest.raises(ValueError, match="equivariance"):
-        rk.models.build("cnn7", equivariance="soft")
+        rk.models.build("cnn7", equivariance="sparse")
     with pytest.raises(ValueError, match="cnn7"):
         rk.models.build("cnn8")
     assert "cnn7" in rk.models.list_architectures()

@@ -68,8 +68,8 @@ def test_disc_mask_zeroes_corners():
 
 
 def stack(group, x, training=False):
-    lift = L.ContinuousLiftingConv2D(6, 5, group, seed=1, name="lift")
-    gconv = L.ContinuousGroupConv2D(5, 3, group, resample=True, seed=2)
+    lift = L.ContinuousLiftingConv2D(6, 5, group, seed=1, padding="same", name="lift")
+    gconv = L.ContinuousGroupConv2D(5, 3, group, resample=True, seed=2, padding="same")
     shortcut = L.PointwiseGroupConv2D(5, group)
     pool = L.ContinuousGroupPooling("max")
 

@@ -216,7 +216,7 @@ def test_augerino_learns_its_rotation_range(rng):
 ])
 def test_zoo_partial_mode_builds_trains_and_round_trips(name, kwargs, tmp_path, rng):
     model = rk.zoo.build(name, equivariance="partial", group="e2_4",
-                         partial_options={"distribution_lr_factor": 0.5}, **kwargs)
+                         continuous_options={"distribution_lr_factor": 0.5}, **kwargs)
     partial_layers = [layer for layer in model.layers
                       if isinstance(layer, L.PartialGroupConv2D)]
     assert partial_layers and all(l.distribution_lr_factor == 0.5 for l in partial_layers)
@@ -228,4 +228,4 @@ def test_zoo_partial_mode_builds_trains_and_round_trips(name, kwargs, tmp_path, 
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert relative_error(loaded.predict(x, verbose=0), model.predict(x, verbose=0)) < 1e-5
-    assert loaded.get_config()["partial_options"] == {"distribution_lr_factor": 0.5}
+    assert loaded.get_config()["continuous_options"] == {"distribution_lr_factor": 0.5}

@@ -30,7 +30,7 @@ def test_partial_gcnn_learns_to_break_rotation_symmetry():
     _, strict_accuracy = strict.evaluate(x_test, y_test, verbose=0)
     assert strict_accuracy == pytest.approx(0.5, abs=1e-6)
     partial = train("partial", "se2_8", x, y, epochs=12,
-                    partial_options={"distribution_lr_factor": 3.0})
+                    continuous_options={"distribution_lr_factor": 3.0})
     _, partial_accuracy = partial.evaluate(x_test, y_test, verbose=0)
     thetas = [row["rotation_range_deg"] / 360.0
               for row in rk.diagnostics.learned_equivariance(partial)

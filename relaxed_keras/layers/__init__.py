@@ -13,6 +13,9 @@ from relaxed_keras.layers.group_pooling import GroupPooling
 from relaxed_keras.layers.lifting_conv import LiftingConv2D
 from relaxed_keras.layers.partial_group_conv import Clip
 from relaxed_keras.layers.partial_group_conv import PartialGroupConv2D
+from relaxed_keras.layers.nonstationary_conv import NonStationaryConv2D
+from relaxed_keras.layers.nonstationary_conv import NonStationaryGroupConv2D
+from relaxed_keras.layers.nonstationary_conv import NonStationaryLiftingConv2D
 from relaxed_keras.layers.normalization import SpatialLayerNormalization
 from relaxed_keras.layers.relaxed_group_conv import BaseRelaxedGroupConv
 from relaxed_keras.layers.relaxed_group_conv import RelaxedGroupConv2D
@@ -42,4 +45,7 @@ __all__ = [
     "PartialGroupConv2D",
     "Clip",
     "Augerino",
+    "NonStationaryConv2D",
+    "NonStationaryLiftingConv2D",
+    "NonStationaryGroupConv2D",
 ]

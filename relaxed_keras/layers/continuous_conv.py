@@ -118,7 +118,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         group="se2_8",
         kernel_network=None,
         strides=1,
-        padding="same",
+        padding="valid",
         dilation_rate=1,
         activation=None,
         use_bias=True,
@@ -242,23 +242,33 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
 
     def conv_kernel(self, out_elements, in_elements=None):
         """The folded ``[k, k, N_in * C_in, N_out * filters]`` kernel."""
-        coords = self.kernel_coordinates(out_elements, in_elements)
-        values = self.kernel_network(coords)
+        values = self.kernel_network(self.kernel_coordinates(out_elements, in_elements))
+        return self.fold_kernel(values[None], in_elements)[0]
+
+    def fold_kernel(self, values, in_elements=None):
+        """Network outputs -> convolution kernels, for ``S`` positions.
+
+        Args:
+            values: ``[S, N_out, k, k, (N_in,) C_in * filters]``.
+            in_elements: input elements (their weights give the measure).
+
+        Returns:
+            ``[S, k, k, N_in * C_in, N_out * filters]``: disc mask and the
+            Monte Carlo measure applied.
+        """
         k, cin, f = self.kernel_size[0], self.in_channels, self.filters
-        n_out = coords.shape[0]
-        if self.lifting:
-            values = ops.reshape(values, (n_out, k, k, 1, cin, f))
-        else:
-            values = ops.reshape(values, (n_out, k, k, coords.shape[3], cin, f))
+        positions, n_out = values.shape[0], values.shape[1]
+        n_in = 1 if self.lifting else values.shape[4]
+        values = ops.reshape(values, (positions, n_out, k, k, n_in, cin, f))
+        if not self.lifting:
             _, _, weight = element_transform(in_elements)
             measure = weight / ops.sum(weight)
-            values = values * ops.reshape(measure, (1, 1, 1, -1, 1, 1))
+            values = values * ops.reshape(measure, (1, 1, 1, 1, -1, 1, 1))
         if self.mask:
             mask = ops.convert_to_tensor(kernels_lib.disc_mask(k))
-            values = values * ops.reshape(mask, (1, k, k, 1, 1, 1))
-        values = ops.transpose(values, (1, 2, 3, 4, 0, 5))
-        n_in = values.shape[2]
-        return ops.reshape(values, (k, k, n_in * cin, n_out * f))
+            values = values * ops.reshape(mask, (1, 1, k, k, 1, 1, 1))
+        values = ops.transpose(values, (0, 2, 3, 4, 5, 1, 6))
+        return ops.reshape(values, (positions, k, k, n_in * cin, n_out * f))
 
     def output_elements(self, in_elements, training):
         """The output domain of this call (subclasses choose)."""
@@ -268,10 +278,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
 
     def convolve(self, features, out_elements, in_elements=None):
         """Features on the input domain -> features on ``out_elements``."""
-        x = features
-        if not self.lifting:
-            shape = ops.shape(x)
-            x = ops.reshape(x, (shape[0], shape[1], shape[2], shape[3] * shape[4]))
+        x = self.fold_group_axis(features)
         x = self._pad(x, (x.shape[1], x.shape[2]))
         y = ops.conv(
             x,
@@ -280,6 +287,18 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             padding="valid",
             dilation_rate=self.dilation_rate,
         )
+        return self.finish(y, out_elements)
+
+    def fold_group_axis(self, features):
+        if self.lifting:
+            return features
+        shape = ops.shape(features)
+        return ops.reshape(
+            features, (shape[0], shape[1], shape[2], shape[3] * shape[4])
+        )
+
+    def finish(self, y, out_elements):
+        """``[B, H, W, N * F]`` -> group layout, bias, activation, masking."""
         shape = ops.shape(y)
         y = ops.reshape(y, (shape[0], shape[1], shape[2], self.group.size, self.filters))
         if self.use_bias:
@@ -351,7 +370,7 @@ class ContinuousLiftingConv2D(BaseContinuousGroupConv):
     >>> layer = ContinuousLiftingConv2D(8, 5, group=SE2(num_elements=4))
     >>> features, elements = layer(np.zeros((2, 28, 28, 1), "float32"))
     >>> tuple(features.shape), tuple(elements.shape)
-    ((2, 28, 28, 4, 8), (4, 3))
+    ((2, 24, 24, 4, 8), (4, 3))
     """
 
     lifting = True
@@ -380,7 +399,7 @@ class ContinuousGroupConv2D(BaseContinuousGroupConv):
     >>> gconv = ContinuousGroupConv2D(8, 5, group="se2_4")
     >>> features, elements = gconv(lift(np.zeros((2, 28, 28, 1), "float32")))
     >>> tuple(features.shape)
-    (2, 28, 28, 4, 8)
+    (2, 20, 20, 4, 8)
     """
 
     def __init__(self, filters, kernel_size, group="se2_8", resample=False, **kwargs):

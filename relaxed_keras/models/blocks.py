@@ -6,6 +6,10 @@ changes which convolution `conv` returns:
 * ``"none"``: `keras.layers.Conv2D` on ``[B, H, W, C]``.
 * ``"strict"``: `LiftingConv2D` for the first layer, `GroupConv2D` after.
 * ``"relaxed"``: `RelaxedLiftingConv2D` / `RelaxedGroupConv2D`.
+* ``"soft"``: `NonStationaryLiftingConv2D` / `NonStationaryGroupConv2D`
+  on ``SE2(N)`` (``"p4"`` -> ``SE2(4)``); by default ``omega'`` of the
+  rotation dimension is learned from 0 with ``lambda = 1e-3`` (translation
+  stays strict, so every layer keeps the one-convolution fast path).
 * ``"partial"``: `ContinuousLiftingConv2D` / `PartialGroupConv2D` on
   ``SE2(N)``/``E2(N)`` (``"p4"`` -> ``SE2(4)``, ``"p4m"`` -> ``E2(8)``, or
   pass a continuous group). The sampled group elements travel next to the
@@ -23,9 +27,24 @@ import keras
 import relaxed_keras.layers as rk_layers
 from relaxed_keras import groups as groups_lib
 
-MODES = ("none", "strict", "relaxed", "partial")
+MODES = ("none", "strict", "relaxed", "partial", "soft")
 DISCRETE_MODES = ("none", "strict", "relaxed")
-PLANNED_MODES = ("soft",)
+PLANNED_MODES = ()
+SOFT_DEFAULTS = {
+    "omega_prime": [0.0, 0.0, 0.0],
+    "learn_omega_prime": ["theta"],
+    "omega_prime_penalty": 1e-3,
+}
+
+
+def batch_norm(name=None):
+    """`keras.layers.BatchNormalization` with the reference implementations'
+    statistics: PyTorch's default ``momentum=0.1`` (new-batch weight) is
+    Keras's ``momentum=0.9`` (Keras's default 0.99 lags far behind the
+    batch statistics on the short runs of small data sets, and the
+    inference-mode model then disagrees with the trained one) and
+    ``epsilon=1e-5``."""
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
 class ModelSpec:
@@ -38,10 +57,10 @@ class ModelSpec:
         num_filter_banks: ``L`` of the relaxed layers.
         alpha: relaxed-weights regulariser strength.
         modes: the modes this architecture supports.
-        partial_options: extra keyword arguments of every
-            `PartialGroupConv2D` / `ContinuousLiftingConv2D` in ``"partial"``
-            mode (e.g. ``{"distribution_lr_factor": 1.0}``,
-            ``{"kernel_network": {...}}``).
+        continuous_options: extra keyword arguments of the continuous
+            layers in ``"partial"`` mode (e.g. ``{"distribution_lr_factor":
+            1.0}``) and ``"soft"`` mode (e.g. ``{"omega_prime": [0, 0, 1],
+            "learn_omega_prime": False}``).
     """
 
     def __init__(
@@ -52,7 +71,7 @@ class ModelSpec:
         num_filter_banks=3,
         alpha=1e-4,
         modes=MODES,
-        partial_options=None,
+        continuous_options=None,
     ):
         if equivariance not in modes:
             planned = (
@@ -69,8 +88,14 @@ class ModelSpec:
         self.equivariance = equivariance
         self.group = None if equivariance == "none" else groups_lib.get(group)
         self._elements = None
-        if equivariance == "partial":
+        if equivariance in ("partial", "soft"):
             self.group = self._continuous(self.group)
+            if equivariance == "soft" and self.group.mirror:
+                raise ValueError(
+                    f"{architecture} with equivariance='soft' supports rotation "
+                    "groups ('p4', 'se2_<N>'); soft E(2) is not implemented. "
+                    f"Received: group={group!r}"
+                )
         elif self.group is not None and not self.group.is_exact:
             raise ValueError(
                 f"{architecture} with equivariance={equivariance!r} needs an "
@@ -79,7 +104,7 @@ class ModelSpec:
             )
         self.num_filter_banks = num_filter_banks
         self.alpha = alpha
-        self.partial_options = dict(partial_options or {})
+        self.continuous_options = dict(continuous_options or {})
 
     @staticmethod
     def _continuous(group):
@@ -121,8 +146,8 @@ class ModelSpec:
                 return conv
             pad = keras.layers.ZeroPadding2D(padding)
             return lambda x: conv(pad(x))
-        if self.equivariance == "partial":
-            return self._partial_conv(filters, kernel_size, lifting, **kwargs)
+        if self.equivariance in ("partial", "soft"):
+            return self._continuous_conv(filters, kernel_size, lifting, **kwargs)
         if self.equivariance == "strict":
             cls = rk_layers.LiftingConv2D if lifting else rk_layers.GroupConv2D
             return cls(filters, kernel_size, self.group, **kwargs)
@@ -140,28 +165,52 @@ class ModelSpec:
             **kwargs,
         )
 
-    def _partial_conv(self, filters, kernel_size, lifting, **kwargs):
-        # A kernel network replaces the kernel tensor: its SIREN
+    def _layer_options(self, lifting):
+        """Options of one continuous layer (lifting layers have no group
+        input: their ``omega'`` keeps the ``x, y`` entries only)."""
+        options = dict(self.continuous_options)
+        if self.equivariance == "soft":
+            options = {**SOFT_DEFAULTS, **options}
+            if lifting:
+                if not isinstance(options["omega_prime"], (int, float)):
+                    options["omega_prime"] = list(options["omega_prime"])[:2]
+                if not isinstance(options.get("omega", 1.0), (int, float)):
+                    options["omega"] = list(options["omega"])[:2]
+                learn = options["learn_omega_prime"]
+                if learn not in (True, False):
+                    learn = [d for d in learn if d in ("x", "y")]
+                options["learn_omega_prime"] = learn
+                if not learn:
+                    options.pop("omega_prime_penalty", None)
+            return options
+        if lifting:
+            shared = ("kernel_network", "mask", "sample_offset")
+            options = {k: v for k, v in options.items() if k in shared}
+        return options
+
+    def _continuous_conv(self, filters, kernel_size, lifting, **kwargs):
+        # A kernel network replaces the kernel tensor: its own
         # initialisation replaces any kernel initializer/regulariser.
         for key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
             kwargs.pop(key, None)
-        shared = ("kernel_network", "mask", "sample_offset")
+        soft = self.equivariance == "soft"
         if lifting:
-            options = {k: v for k, v in self.partial_options.items() if k in shared}
-            layer = rk_layers.ContinuousLiftingConv2D(
-                filters, kernel_size, self.group, **options, **kwargs
-            )
+            cls = (rk_layers.NonStationaryLiftingConv2D if soft
+                   else rk_layers.ContinuousLiftingConv2D)
         else:
-            layer = rk_layers.PartialGroupConv2D(
-                filters, kernel_size, self.group, **self.partial_options, **kwargs
-            )
+            cls = (rk_layers.NonStationaryGroupConv2D if soft
+                   else rk_layers.PartialGroupConv2D)
+        layer = cls(filters, kernel_size, self.group,
+                    **self._layer_options(lifting), **kwargs)
 
         def apply(x):
             if lifting:
                 y, self._elements = layer(x)
             else:
                 if self._elements is None:
-                    raise ValueError("A partial model must start with a lifting conv.")
+                    raise ValueError(
+                        "A continuous model must start with a lifting conv."
+                    )
                 y, self._elements = layer([x, self._elements])
             return y
 
@@ -174,7 +223,7 @@ class ModelSpec:
         """Pool the group axis away (identity for plain CNNs)."""
         if self.group is None:
             return keras.layers.Identity(name=name)
-        if self.equivariance == "partial":
+        if self.equivariance in ("partial", "soft"):
             layer = rk_layers.ContinuousGroupPooling(mode, name=name)
             return lambda x: layer([x, self._elements])
         return rk_layers.GroupPooling(mode, name=name)
@@ -206,6 +255,6 @@ class ModelSpec:
             "num_filter_banks": self.num_filter_banks,
             "alpha": self.alpha,
         }
-        if self.equivariance == "partial":
-            config["partial_options"] = self.partial_options
+        if self.equivariance in ("partial", "soft"):
+            config["continuous_options"] = self.continuous_options
         return config

@@ -4,6 +4,7 @@ import keras
 
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import ModelSpec
+from relaxed_keras.models.blocks import batch_norm
 from relaxed_keras.models.registry import register_architecture
 
 VARIANTS = ("laine_aila", "partial_gcnn")
@@ -40,7 +41,7 @@ class CNN13(ZooModel):
         input_shape, num_classes, equivariance, group, num_filter_banks,
         alpha: as for every zoo model.
         dropout: dropout rate (default 0.5 / 0.3 by variant).
-        partial_options: keyword arguments of the partial layers
+        continuous_options: keyword arguments of the partial layers
             (``equivariance="partial"``), see `ModelSpec`.
     """
 
@@ -54,7 +55,7 @@ class CNN13(ZooModel):
         dropout=None,
         num_filter_banks=3,
         alpha=1e-4,
-        partial_options=None,
+        continuous_options=None,
         **kwargs,
     ):
         if variant not in VARIANTS:
@@ -62,14 +63,14 @@ class CNN13(ZooModel):
                 f"`variant` must be one of {VARIANTS}. Received: {variant!r}"
             )
         spec = ModelSpec("cnn13", equivariance, group, num_filter_banks, alpha,
-                         partial_options=partial_options)
+                         continuous_options=continuous_options)
         first = [True]
 
         def conv_bn_act(x, filters, kernel_size, padding, name, leaky):
             x = spec.conv(spec.width(filters), kernel_size, lifting=first[0],
                           padding=padding, name=f"{name}_conv")(x)
             first[0] = False
-            x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = batch_norm(name=f"{name}_bn")(x)
             if leaky:
                 return keras.layers.LeakyReLU(0.1, name=f"{name}_act")(x)
             return keras.layers.ReLU(name=f"{name}_act")(x)

@@ -47,7 +47,7 @@ class CNN7(ZooModel):
         final_activation: also apply ReLU after the last convolution (the
             paper puts ReLU "in between" the convolutions: default False).
         kernel_initializer: initializer of every convolution kernel.
-        partial_options: keyword arguments of the partial layers
+        continuous_options: keyword arguments of the partial layers
             (``equivariance="partial"``), see `ModelSpec`.
     """
 
@@ -65,11 +65,11 @@ class CNN7(ZooModel):
         kernel_size=3,
         final_activation=False,
         kernel_initializer="glorot_uniform",
-        partial_options=None,
+        continuous_options=None,
         **kwargs,
     ):
         spec = ModelSpec("cnn7", equivariance, group, num_filter_banks, alpha,
-                         partial_options=partial_options)
+                         continuous_options=continuous_options)
         width = width or spec.width(20)
         extra = {}
         if equivariance == "relaxed":

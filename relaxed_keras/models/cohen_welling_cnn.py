@@ -4,6 +4,7 @@ import keras
 
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import ModelSpec
+from relaxed_keras.models.blocks import batch_norm
 from relaxed_keras.models.registry import register_architecture
 
 
@@ -52,7 +53,7 @@ class CohenWellingCNN(ZooModel):
         width: channels per group element (default by the rule above).
         dropout: dropout rate.
         num_filter_banks, alpha: relaxed layers.
-        partial_options: keyword arguments of the partial layers
+        continuous_options: keyword arguments of the partial layers
             (``equivariance="partial"``), see `ModelSpec`.
     """
 
@@ -66,17 +67,17 @@ class CohenWellingCNN(ZooModel):
         dropout=0.3,
         num_filter_banks=3,
         alpha=1e-4,
-        partial_options=None,
+        continuous_options=None,
         **kwargs,
     ):
         spec = ModelSpec("p4cnn/z2cnn", equivariance, group, num_filter_banks, alpha,
-                         partial_options=partial_options)
+                         continuous_options=continuous_options)
         width = width or spec.width(20)
 
         def block(x, index, kernel_size=3, padding=1):
             x = spec.conv(width, kernel_size, lifting=index == 1,
                           padding=padding, name=f"conv{index}")(x)
-            x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+            x = batch_norm(name=f"bn{index}")(x)
             return keras.layers.ReLU(name=f"relu{index}")(x)
 
         # === Functional model ===

@@ -5,6 +5,7 @@ import keras
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import DISCRETE_MODES
 from relaxed_keras.models.blocks import ModelSpec
+from relaxed_keras.models.blocks import batch_norm
 from relaxed_keras.models.registry import register_architecture
 
 
@@ -22,7 +23,7 @@ def apply_ck_block(x, spec, filters, kernel_size, dropout, pool, name):
     y = spec.layer_norm(name=f"{name}_ln2")(y)
     y = keras.layers.ReLU(name=f"{name}_relu2")(y)
     x = keras.layers.Add(name=f"{name}_add")([shortcut, y])
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = batch_norm(name=f"{name}_bn")(x)
     if pool:
         x = spec.max_pool(2, name=f"{name}_pool")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
@@ -90,7 +91,7 @@ class ResNetCK(ZooModel):
         inputs = keras.Input(input_shape)
         x = spec.conv(width, kernel_size, lifting=True, padding="same",
                       name="stem_conv")(inputs)
-        x = keras.layers.BatchNormalization(name="stem_bn")(x)
+        x = batch_norm(name="stem_bn")(x)
         if 0 in pool_blocks:
             x = spec.max_pool(2, name="stem_pool")(x)
         x = keras.layers.ReLU(name="stem_relu")(x)
@@ -99,7 +100,7 @@ class ResNetCK(ZooModel):
                                index in pool_blocks, name=f"block{index}")
         final_size = x.shape[1]
         x = spec.conv(widths[-1], final_size, padding="valid", name="final_conv")(x)
-        x = keras.layers.BatchNormalization(name="final_bn")(x)
+        x = batch_norm(name="final_bn")(x)
         x = keras.layers.ReLU(name="final_relu")(x)
         x = spec.global_pool(x, spatial="max", group="max")
         # === Head and config ===

@@ -1,0 +1,501 @@
+"""Non-stationary continuous filters: soft equivariance with a frequency
+``omega'`` (van der Ouderaa, Romero & van der Wilk 2022, Sec. 4, Eq. 2, 7).
+
+The kernel may depend on the absolute input element ``v`` as well as on the
+relative one (Eq. 2): ``k(v^-1 u, v) = NN([gamma_omega(a_rel);
+gamma_omega'(a_abs)])`` with random Fourier features ``gamma`` (Eq. 7,
+`relaxed_keras.kernels.fourier`). ``omega`` sets the spectrum of the filter
+space, ``omega'`` that of the domain space, one value per group dimension
+(``x``, ``y`` and, on SE(2), ``theta``):
+
+* ``omega' = 0``: the domain features are constant, the kernel is stationary
+  and the layer is a strictly equivariant convolution (exactly: the same
+  code path computes both).
+* ``omega = omega' = 0``: the kernel is constant: invariant (sum) pooling
+  over the receptive field and the group.
+* ``omega' > 0`` in a dimension relaxes the equivariance of that subgroup
+  (rotations and translations separately).
+
+Choices where the paper is silent (there is no public code):
+
+* Coordinates: taps on ``[-1, 1]^2`` (as the SIREN layers), absolute
+  positions normalised to ``[-1, 1]`` over the layer's input, angles by the
+  principal logarithm divided by ``pi`` (``[-1, 1)``), so the three
+  dimensions share a scale and ``omega`` means the same in each.
+* The relative element of a group convolution is ``u^-1 v`` expressed as
+  ``(u^-1 y, theta_v - theta_u)``, the convention of the continuous
+  layers of this library (equivalent to the paper's ``v^-1 u``); the
+  absolute element is the input element ``v = (x_v, theta_v)`` (Sec. 4.1
+  works in the input domain).
+* ``W`` is drawn from a standard normal with the layer seed and stored as a
+  non-trainable weight, so a reloaded model is identical. No disc mask by
+  default (the paper does not mention one; with it, ``omega = omega' = 0``
+  would no longer pool over the whole window).
+* Two computation paths. When the translation part of ``omega'`` is fixed
+  at zero, the kernel does not depend on the position and the layer is one
+  `keras.ops.conv` (the rotation part of ``omega'`` only changes the kernel
+  per group element). Otherwise every output position has its own kernel:
+  input patches and an einsum, over chunks of ``chunk_size`` positions so
+  the memory of the generated kernels is bounded (peak memory grows
+  linearly with the chunk size; see ``benchmarks/``).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from relaxed_keras import groups as groups_lib
+from relaxed_keras.kernels import continuous as kernels_lib
+from relaxed_keras.kernels.fourier import fourier_features
+from relaxed_keras.kernels.fourier import principal_angle
+from relaxed_keras.layers.continuous_conv import BaseContinuousGroupConv
+from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
+from relaxed_keras.layers.continuous_conv import element_transform
+from relaxed_keras.layers.continuous_conv import inverse_act
+from relaxed_keras.layers.partial_group_conv import Clip
+
+# Generated kernel values per chunk when ``chunk_size=None`` (64 MB float32).
+AUTO_CHUNK_ELEMENTS = 2**24
+
+
+def _frequencies(value, dims, name):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        values = [float(value)] * len(dims)
+    else:
+        values = [float(v) for v in value]
+        if len(values) != len(dims):
+            raise ValueError(
+                f"`{name}` must be a scalar or one value per dimension "
+                f"{dims}. Received: {name}={value!r}"
+            )
+    if any(not v >= 0 for v in values):
+        raise ValueError(f"`{name}` must be non-negative. Received: {value!r}")
+    return values
+
+
+class NonStationaryMixin:
+    """Soft (non-stationary) kernels on top of the continuous engine.
+
+    Args:
+        omega: filter-space frequency, scalar or per dimension.
+        omega_prime: domain-space frequency ``omega'``, scalar or per
+            dimension (``x, y`` for lifting and T(2); ``x, y, theta`` for the
+            SE(2) group convolution).
+        learn_omega_prime: ``False`` (fixed, the cross-validation mode),
+            ``True`` (every dimension) or a list of dimension names, e.g.
+            ``["theta"]``. Learned values are kept in ``[0, max_omega_prime]``.
+        omega_prime_penalty: ``lambda``: adds ``lambda * ||omega'||^2`` over
+            the learned dimensions to the layer losses (Sec. 5.3), so
+            `model.fit` minimises it.
+        num_features: ``D`` random Fourier features per space.
+        chunk_size: positions per chunk of the position-dependent path
+            (``None``: automatic, at most 2^24 generated kernel values).
+        max_omega_prime: upper clip of learned values.
+    """
+
+    def _init_soft(
+        self,
+        omega,
+        omega_prime,
+        learn_omega_prime,
+        omega_prime_penalty,
+        num_features,
+        chunk_size,
+        max_omega_prime,
+    ):
+        self.omega = _frequencies(omega, self.relative_dims, "omega")
+        self.omega_prime = _frequencies(omega_prime, self.absolute_dims, "omega_prime")
+        if learn_omega_prime is True:
+            learned = list(self.absolute_dims)
+        elif not learn_omega_prime:
+            learned = []
+        else:
+            learned = list(learn_omega_prime)
+            unknown = [d for d in learned if d not in self.absolute_dims]
+            if unknown:
+                raise ValueError(
+                    f"`learn_omega_prime` names dimensions of {self.absolute_dims}. "
+                    f"Received: {learn_omega_prime!r}"
+                )
+        self.learn_omega_prime = learned
+        self.omega_prime_penalty = float(omega_prime_penalty)
+        if self.omega_prime_penalty and not learned:
+            raise ValueError(
+                "`omega_prime_penalty` only acts on learned frequencies: set "
+                "`learn_omega_prime=True` (or a list of dimensions)."
+            )
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(
+                f"`num_features` must be a positive integer. Received: {num_features!r}"
+            )
+        self.num_features = num_features
+        if chunk_size is not None and (
+            isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+        ):
+            raise ValueError(
+                f"`chunk_size` must be a positive integer or None. Received: {chunk_size!r}"
+            )
+        self.chunk_size = chunk_size
+        self.max_omega_prime = float(max_omega_prime)
+
+    @property
+    def coordinate_dim(self):
+        return 4 * self.num_features
+
+    @property
+    def uses_position_path(self):
+        """True when the kernel depends on the absolute position."""
+        fixed = dict(zip(self.absolute_dims, self.omega_prime))
+        return any(
+            d in self.learn_omega_prime or fixed[d] != 0.0 for d in ("x", "y")
+        )
+
+    def build_distribution(self):
+        seed = self.seed if self.seed is not None else None
+        self.rff_filter = self.add_weight(
+            name="rff_filter",
+            shape=(self.num_features, len(self.relative_dims)),
+            initializer=keras.initializers.RandomNormal(seed=seed),
+            trainable=False,
+        )
+        self.rff_domain = self.add_weight(
+            name="rff_domain",
+            shape=(self.num_features, len(self.absolute_dims)),
+            initializer=keras.initializers.RandomNormal(
+                seed=None if seed is None else seed + 1
+            ),
+            trainable=False,
+        )
+        if self.learn_omega_prime:
+            initial = [
+                self.omega_prime[self.absolute_dims.index(d)]
+                for d in self.learn_omega_prime
+            ]
+            self.omega_prime_variable = self.add_weight(
+                name="omega_prime",
+                shape=(len(initial),),
+                initializer=keras.initializers.Constant(initial),
+                regularizer=(
+                    keras.regularizers.L2(self.omega_prime_penalty)
+                    if self.omega_prime_penalty
+                    else None
+                ),
+                constraint=Clip(0.0, self.max_omega_prime),
+            )
+        else:
+            self.omega_prime_variable = None
+
+    def omega_prime_vector(self):
+        """``omega'`` per dimension as a tensor (learned entries included)."""
+        if self.omega_prime_variable is None:
+            return ops.convert_to_tensor(self.omega_prime, dtype="float32")
+        learned = ops.convert_to_tensor(self.omega_prime_variable)
+        entries = []
+        for index, dim in enumerate(self.absolute_dims):
+            if dim in self.learn_omega_prime:
+                entries.append(learned[self.learn_omega_prime.index(dim)])
+            else:
+                entries.append(ops.convert_to_tensor(self.omega_prime[index]))
+        return ops.stack(entries)
+
+    # ------------------------------------------------------------------
+    def relative_coordinates(self, out_elements, in_elements):
+        """``[N_out, k, k, N_in, d_rel]`` (``N_in = 1`` for lifting)."""
+        grid = ops.convert_to_tensor(kernels_lib.kernel_grid(self.kernel_size[0]))
+        angle, mirror, _ = element_transform(out_elements)
+        spatial = inverse_act(angle, mirror, grid)[:, :, :, None, :]
+        if self.lifting:
+            return spatial
+        in_angle, _, _ = element_transform(in_elements)
+        delta = principal_angle(in_angle[None, :] - angle[:, None])
+        n_out, k, n_in = spatial.shape[0], self.kernel_size[0], delta.shape[1]
+        spatial = ops.broadcast_to(spatial, (n_out, k, k, n_in, 2))
+        delta = ops.broadcast_to(delta[:, None, None, :, None], (n_out, k, k, n_in, 1))
+        return ops.concatenate([spatial, delta], axis=-1)
+
+    def absolute_coordinates(self, positions, in_elements):
+        """``[S, 1, k, k, N_in, d_abs]`` from numpy positions ``[S, k, k, 2]``."""
+        xy = ops.convert_to_tensor(positions)[:, None, :, :, None, :]
+        if self.lifting:
+            return xy
+        in_angle, _, _ = element_transform(in_elements)
+        theta = principal_angle(in_angle)
+        s, k, n_in = positions.shape[0], self.kernel_size[0], theta.shape[0]
+        xy = ops.broadcast_to(xy, (s, 1, k, k, n_in, 2))
+        theta = ops.broadcast_to(
+            ops.reshape(theta, (1, 1, 1, 1, -1, 1)), (s, 1, k, k, n_in, 1)
+        )
+        return ops.concatenate([xy, theta], axis=-1)
+
+    def kernels_at(self, positions, out_elements, in_elements):
+        """Folded kernels ``[S, k, k, N_in * C_in, N_out * F]`` at ``S``
+        output positions (numpy ``[S, k, k, 2]`` absolute tap positions)."""
+        rel = fourier_features(
+            self.relative_coordinates(out_elements, in_elements),
+            self.rff_filter,
+            ops.convert_to_tensor(self.omega, dtype="float32"),
+        )
+        absolute = fourier_features(
+            self.absolute_coordinates(positions, in_elements),
+            self.rff_domain,
+            self.omega_prime_vector(),
+        )
+        shape = (positions.shape[0],) + tuple(rel.shape)
+        features = ops.concatenate(
+            [ops.broadcast_to(rel[None], shape), ops.broadcast_to(absolute, shape)],
+            axis=-1,
+        )
+        return self.fold_kernel(self.kernel_network(features), in_elements)
+
+    def conv_kernel(self, out_elements, in_elements=None):
+        """Stationary kernel (valid when the translation part of ``omega'``
+        is zero: the position then does not matter)."""
+        k = self.kernel_size[0]
+        origin = np.zeros((1, k, k, 2), "float32")
+        return self.kernels_at(origin, out_elements, in_elements)[0]
+
+    # ------------------------------------------------------------------
+    def tap_positions(self, spatial_shape):
+        """Numpy ``[P, k, k, 2]`` absolute ``(x, y)`` of every tap of every
+        output position, normalised to ``[-1, 1]`` over the input."""
+        height, width = spatial_shape
+        (top, _), (left, _) = self.spatial_padding(spatial_shape)
+        out_h, out_w = self._output_spatial_shape(spatial_shape)
+        k = self.kernel_size[0]
+        taps = np.arange(k)
+        rows = (
+            np.arange(out_h)[:, None] * self.strides[0]
+            + taps[None, :] * self.dilation_rate[0]
+            - top
+        )  # [H', k]
+        cols = (
+            np.arange(out_w)[:, None] * self.strides[1]
+            + taps[None, :] * self.dilation_rate[1]
+            - left
+        )  # [W', k]
+        x = 2.0 * cols / max(width - 1, 1) - 1.0
+        y = 1.0 - 2.0 * rows / max(height - 1, 1)
+        grid_x = np.broadcast_to(x[None, :, None, :], (out_h, out_w, k, k))
+        grid_y = np.broadcast_to(y[:, None, :, None], (out_h, out_w, k, k))
+        positions = np.stack([grid_x, grid_y], axis=-1)
+        return positions.reshape(out_h * out_w, k, k, 2).astype("float32")
+
+    def resolved_chunk_size(self, num_positions, n_out, n_in):
+        if self.chunk_size is not None:
+            return min(self.chunk_size, num_positions)
+        per_position = (
+            self.kernel_size[0] ** 2 * n_out * n_in * self.in_channels * self.filters
+        )
+        return int(max(1, min(num_positions, AUTO_CHUNK_ELEMENTS // per_position)))
+
+    def patches(self, x, out_shape):
+        """``[B, H', W', k * k, C]`` input windows, tap-major (as the kernel)."""
+        k = self.kernel_size[0]
+        out_h, out_w = out_shape
+        windows = []
+        for i in range(k):
+            for j in range(k):
+                r0, c0 = i * self.dilation_rate[0], j * self.dilation_rate[1]
+                windows.append(
+                    x[
+                        :,
+                        r0 : r0 + self.strides[0] * (out_h - 1) + 1 : self.strides[0],
+                        c0 : c0 + self.strides[1] * (out_w - 1) + 1 : self.strides[1],
+                        :,
+                    ]
+                )
+        return ops.stack(windows, axis=3)
+
+    def convolve(self, features, out_elements, in_elements=None):
+        if not self.uses_position_path:
+            return super().convolve(features, out_elements, in_elements)
+        x = self.fold_group_axis(features)
+        spatial_shape = (x.shape[1], x.shape[2])
+        if None in spatial_shape:
+            raise ValueError(
+                f"{type(self).__name__} with a non-zero translation omega' needs "
+                "a known input height and width (absolute positions are "
+                f"normalised over the input). Received: shape={tuple(x.shape)}"
+            )
+        out_h, out_w = self._output_spatial_shape(spatial_shape)
+        positions = self.tap_positions(spatial_shape)
+        x = self._pad(x, spatial_shape)
+        channels = x.shape[-1]
+        windows = self.patches(x, (out_h, out_w))
+        windows = ops.reshape(
+            windows, (-1, out_h * out_w, self.kernel_size[0] ** 2 * channels)
+        )
+        n_out = self.group.size
+        n_in = 1 if self.lifting else self.group.size
+        chunk = self.resolved_chunk_size(len(positions), n_out, n_in)
+        outputs = []
+        for start in range(0, len(positions), chunk):
+            stop = min(start + chunk, len(positions))
+            kernels = self.kernels_at(positions[start:stop], out_elements, in_elements)
+            kernels = ops.reshape(kernels, (stop - start, -1, n_out * self.filters))
+            outputs.append(ops.einsum("bsc,scf->bsf", windows[:, start:stop], kernels))
+        y = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=1)
+        y = ops.reshape(y, (-1, out_h, out_w, n_out * self.filters))
+        return self.finish(y, out_elements)
+
+    def equivariance_summary(self):
+        omega_prime = ops.convert_to_numpy(self.omega_prime_vector())
+        return {
+            "group": repr(self.group),
+            "rotation_range_deg": 360.0,
+            "mirror_probability": None,
+            "omega": list(self.omega),
+            "omega_prime": [float(v) for v in np.asarray(omega_prime).reshape(-1)],
+            "omega_prime_dims": list(self.absolute_dims),
+        }
+
+    def soft_config(self):
+        return {
+            "omega": self.omega,
+            "omega_prime": self.omega_prime,
+            "learn_omega_prime": self.learn_omega_prime,
+            "omega_prime_penalty": self.omega_prime_penalty,
+            "num_features": self.num_features,
+            "chunk_size": self.chunk_size,
+            "max_omega_prime": self.max_omega_prime,
+        }
+
+
+def _se2_group(group, name):
+    group = groups_lib.get(group)
+    if not isinstance(group, groups_lib.SE2):
+        raise ValueError(
+            f"{name} supports the rotation group `SE2(num_elements=N)` "
+            f"(soft E(2) is not implemented). Received: group={group!r}"
+        )
+    return group
+
+
+_SOFT_DEFAULTS = dict(
+    omega=1.0,
+    omega_prime=0.0,
+    learn_omega_prime=False,
+    omega_prime_penalty=0.0,
+    num_features=32,
+    chunk_size=None,
+    max_omega_prime=100.0,
+)
+
+
+def _pop_soft(kwargs):
+    return {key: kwargs.pop(key, value) for key, value in _SOFT_DEFAULTS.items()}
+
+
+def _default_network(kwargs):
+    kwargs.setdefault("kernel_network", kernels_lib.MLPKernel(32, 3, "relu"))
+    kwargs.setdefault("mask", False)
+    return kwargs
+
+
+@keras.saving.register_keras_serializable(package="relaxed_keras")
+class NonStationaryLiftingConv2D(NonStationaryMixin, BaseContinuousGroupConv):
+    """Soft lifting convolution ``R^2 -> SE(2)`` (Eq. 2 with ``v`` in R^2).
+
+    Relative element: the tap ``u^-1 y`` (2-D); absolute element: the input
+    position ``(x_v, y_v)``, so ``omega'`` has the dimensions ``x, y``. See
+    the module docstring; the kernel network (default a 3-layer ReLU
+    `MLPKernel` of width 32) maps ``4 D`` Fourier features to the kernel.
+
+    Args:
+        filters, kernel_size, group: as `ContinuousLiftingConv2D`
+            (``group=SE2(num_elements=N)``).
+        omega, omega_prime, learn_omega_prime, omega_prime_penalty,
+        num_features, chunk_size, max_omega_prime: see `NonStationaryMixin`.
+        **kwargs: `BaseContinuousGroupConv` arguments.
+
+    Example:
+
+    >>> layer = NonStationaryLiftingConv2D(8, 3, group="se2_4", omega_prime=0.5)
+    >>> features, elements = layer(np.zeros((2, 16, 16, 1), "float32"))
+    >>> tuple(features.shape)
+    (2, 14, 14, 4, 8)
+    """
+
+    lifting = True
+    relative_dims = ("x", "y")
+    absolute_dims = ("x", "y")
+
+    def __init__(self, filters, kernel_size, group="se2_8", **kwargs):
+        soft = _pop_soft(kwargs)
+        group = _se2_group(group, type(self).__name__)
+        super().__init__(filters, kernel_size, group, **_default_network(kwargs))
+        self._init_soft(**soft)
+
+    def get_config(self):
+        return {**super().get_config(), **self.soft_config()}
+
+
+@keras.saving.register_keras_serializable(package="relaxed_keras")
+class NonStationaryGroupConv2D(NonStationaryMixin, ContinuousGroupConv2D):
+    """Soft SE(2) group convolution ``[features, elements] -> (features,
+    elements)``.
+
+    Relative element ``u^-1 v = (u^-1 y, theta_v - theta_u)``, absolute
+    element ``v = (x_v, y_v, theta_v)``: ``omega'`` has the dimensions
+    ``x, y, theta``, so rotations (``theta``) and translations (``x, y``)
+    relax separately.
+
+    Example:
+
+    >>> lift = NonStationaryLiftingConv2D(4, 3, group="se2_4")
+    >>> gconv = NonStationaryGroupConv2D(4, 3, group="se2_4",
+    ...                                  omega_prime=[0.0, 0.0, 1.0])
+    >>> x, g = gconv(lift(np.zeros((2, 16, 16, 1), "float32")))
+    """
+
+    relative_dims = ("x", "y", "theta")
+    absolute_dims = ("x", "y", "theta")
+
+    def __init__(self, filters, kernel_size, group="se2_8", **kwargs):
+        soft = _pop_soft(kwargs)
+        group = _se2_group(group, type(self).__name__)
+        super().__init__(filters, kernel_size, group, **_default_network(kwargs))
+        self._init_soft(**soft)
+
+    def get_config(self):
+        return {**super().get_config(), **self.soft_config()}
+
+
+@keras.saving.register_keras_serializable(package="relaxed_keras")
+class NonStationaryConv2D(NonStationaryLiftingConv2D):
+    """Soft translation-equivariant convolution on T(2):
+    ``[B, H, W, C] -> [B, H', W', filters]``.
+
+    ``omega' = 0`` is an ordinary (continuous-kernel) convolution;
+    ``omega' > 0`` lets the filter depend on the absolute position.
+    Implemented as the soft lifting onto the trivial rotation group.
+
+    Example:
+
+    >>> layer = NonStationaryConv2D(8, 3, omega_prime=1.0, padding="same")
+    >>> layer(np.zeros((2, 16, 16, 3), "float32")).shape
+    (2, 16, 16, 8)
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        kwargs.pop("group", None)
+        kwargs["sample_offset"] = False
+        super().__init__(filters, kernel_size, groups_lib.SE2(1), **kwargs)
+
+    def call(self, inputs, training=None):
+        features, _ = super().call(inputs, training=training)
+        return features[:, :, :, 0, :]
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)[0]
+        return shape[:3] + (shape[4],)
+
+    def equivariance_summary(self):
+        return {**super().equivariance_summary(), "group": "T(2)"}
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("group", None)
+        config.pop("sample_offset", None)
+        return config
+

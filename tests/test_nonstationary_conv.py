@@ -1,0 +1,207 @@
+"""Non-stationary (soft) continuous filters: special cases, monotone
+equivariance error in omega', the learned omega' and its penalty."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import relaxed_keras as rk
+from relaxed_keras import layers as L
+from relaxed_keras.groups import SE2
+from tests.helpers import gradient
+from tests.helpers import relative_error
+from tests.helpers import to_numpy
+
+
+def soft_stack(omega_prime, omega=1.0, seed=1, group=SE2(4)):
+    lift = L.NonStationaryLiftingConv2D(5, 3, group, omega=omega,
+                                        omega_prime=omega_prime[:2],
+                                        padding="same", seed=seed)
+    gconv = L.NonStationaryGroupConv2D(4, 3, group, omega=omega,
+                                       omega_prime=omega_prime, padding="same",
+                                       seed=seed + 7)
+    pool = L.ContinuousGroupPooling("max")
+
+    def fn(x):
+        y, e = lift(x)
+        z, e = gconv([ops.relu(y), e])
+        return pool([z, e])
+
+    return fn, lift, gconv
+
+
+def rotation_error(fn, x, group=SE2(4)):
+    reference = fn(x)
+    return max(
+        relative_error(fn(group.transform(ops.convert_to_tensor(x), k)),
+                       group.transform(reference, k))
+        for k in range(1, 4)
+    )
+
+
+def translation_error(fn, x, shift=(2, 3), margin=4):
+    reference = to_numpy(fn(x))
+    moved = to_numpy(fn(np.roll(x, shift, axis=(1, 2))))
+    expected = np.roll(reference, shift, axis=(1, 2))
+    inner = (slice(None), slice(margin + shift[0], -margin),
+             slice(margin + shift[1], -margin))
+    return relative_error(moved[inner], expected[inner])
+
+
+def test_omega_prime_zero_is_exactly_equivariant(rng):
+    """omega' = 0: strict SE(2) conv: rot90 error < 1e-5 (N=4, no offset) and
+    exact translation equivariance for circular shifts away from borders."""
+    fn, lift, gconv = soft_stack([0.0, 0.0, 0.0], omega=2.0)
+    x = rng.randn(2, 16, 16, 2).astype("float32")
+    assert not gconv.uses_position_path
+    assert rotation_error(fn, x) < 1e-5
+    assert translation_error(fn, x) < 1e-5
+    t2 = L.NonStationaryConv2D(3, 3, omega=2.0, omega_prime=0.0, padding="same")
+    assert translation_error(t2, x) < 1e-5
+
+
+def test_zero_frequencies_give_invariant_pooling(rng):
+    """omega = omega' = 0: a constant kernel: the output at a position is the
+    same for any permutation of the inputs inside its receptive field."""
+    layer = L.NonStationaryConv2D(3, 3, omega=0.0, omega_prime=0.0)
+    x = rng.randn(2, 3, 3, 2).astype("float32")
+    reference = to_numpy(layer(x))
+    assert reference.shape == (2, 1, 1, 3)
+    for _ in range(5):
+        perm = rng.permutation(9)
+        shuffled = x.reshape(2, 9, 2)[:, perm].reshape(2, 3, 3, 2)
+        np.testing.assert_allclose(to_numpy(layer(shuffled)), reference,
+                                   rtol=1e-5, atol=1e-6)
+    gconv = L.NonStationaryGroupConv2D(2, 3, "se2_4", omega=0.0, omega_prime=0.0)
+    g = rng.randn(1, 3, 3, 4, 2).astype("float32")
+    y, _ = gconv([g, SE2(4).grid_elements()])
+    shuffled = g.reshape(1, 36, 2)[:, rng.permutation(36)].reshape(1, 3, 3, 4, 2)
+    y2, _ = gconv([shuffled, SE2(4).grid_elements()])
+    assert relative_error(y2, y) < 1e-5
+
+
+def test_equivariance_error_grows_with_omega_prime(rng):
+    """Measured at five values, averaged over three initialisations, for
+    rotations (omega'_theta) and translations (omega'_x = omega'_y)."""
+    x = rng.randn(2, 16, 16, 1).astype("float32")
+    values = [0.0, 0.25, 0.5, 1.0, 2.0]
+    rotation, translation = [], []
+    for value in values:
+        rot, trans = [], []
+        for seed in (1, 11, 21):
+            fn, _, _ = soft_stack([0.0, 0.0, value], seed=seed)
+            rot.append(rotation_error(fn, x))
+            fn, _, _ = soft_stack([value, value, 0.0], seed=seed)
+            trans.append(translation_error(fn, x))
+        rotation.append(np.mean(rot))
+        translation.append(np.mean(trans))
+    assert rotation[0] < 1e-5 and translation[0] < 1e-5
+    assert all(b > a for a, b in zip(rotation, rotation[1:])), rotation
+    assert all(b > a for a, b in zip(translation, translation[1:])), translation
+
+
+def test_position_path_equals_fast_path_and_chunks_do_not_matter(rng):
+    """Correctness of the fast path (one conv) against the straightforward
+    patches + einsum path, and of chunking (1e-5 relative)."""
+    x = rng.randn(2, 9, 9, 4, 3).astype("float32")
+    elements = SE2(4).grid_elements()
+    layer = L.NonStationaryGroupConv2D(4, 3, "se2_4", omega_prime=[0, 0, 1.5],
+                                       strides=2, padding=1)
+    fast, _ = layer([x, elements])
+    assert not layer.uses_position_path
+    slow = type(layer).__mro__[1].convolve  # the mixin's path
+    layer.omega_prime_variable = None
+    layer.learn_omega_prime = ["x"]  # forces the position path, value stays 0
+    layer.omega_prime_variable = None
+    assert layer.uses_position_path
+    layer.learn_omega_prime = []
+    layer.omega_prime = [0.0, 0.0, 1.5]
+    # Call the position path directly with translation omega' = 0.
+    positional = L.NonStationaryGroupConv2D.from_config(layer.get_config())
+    positional.build([x.shape, elements.shape])
+    positional.set_weights(layer.get_weights())
+    positional.chunk_size = 7
+    type(positional).uses_position_path = property(lambda self: True)
+    try:
+        y, _ = positional([x, elements])
+    finally:
+        del type(positional).uses_position_path
+    assert slow is not None
+    assert relative_error(y, fast) < 1e-5
+    t2 = L.NonStationaryConv2D(3, 3, omega_prime=0.8, padding="same", seed=3)
+    z = t2(x[:, :, :, 0])
+    t2.chunk_size = 5
+    assert relative_error(t2(x[:, :, :, 0]), z) < 1e-5
+
+
+def test_learned_omega_prime_penalty_and_gradients(rng):
+    layer = L.NonStationaryGroupConv2D(3, 3, "se2_4", omega_prime=[0.3, 0.2, 0.5],
+                                       learn_omega_prime=True,
+                                       omega_prime_penalty=0.25, padding="same")
+    x = rng.randn(2, 8, 8, 4, 2).astype("float32")
+    elements = SE2(4).grid_elements()
+    layer([x, elements])
+    assert len(layer.losses) == 1
+    expected = 0.25 * (0.3**2 + 0.2**2 + 0.5**2)
+    assert abs(float(to_numpy(layer.losses[0])) - expected) < 1e-6
+    names = [v.path for v in layer.trainable_variables]
+    index = names.index(layer.omega_prime_variable.path)
+    values = [ops.convert_to_tensor(v) for v in layer.trainable_variables]
+    non_trainable = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+    target = rng.randn(2, 8, 8, 4, 3).astype("float32")
+
+    def loss(w):
+        current = list(values)
+        current[index] = w
+        (y, _), _ = layer.stateless_call(current, non_trainable, [x, elements])
+        return ops.sum(ops.square(y - target))
+
+    grad = gradient(loss, np.array([0.3, 0.2, 0.5], "float32"))
+    assert np.all(np.isfinite(grad)) and np.all(np.abs(grad) > 1e-6)
+    with pytest.raises(ValueError, match="omega_prime_penalty"):
+        L.NonStationaryConv2D(2, 3, omega_prime_penalty=0.1)
+    with pytest.raises(ValueError, match="learn_omega_prime"):
+        L.NonStationaryConv2D(2, 3, learn_omega_prime=["theta"])
+    with pytest.raises(ValueError, match="omega_prime"):
+        L.NonStationaryLiftingConv2D(2, 3, "se2_4", omega_prime=[1, 2, 3])
+    with pytest.raises(ValueError, match="SE2"):
+        L.NonStationaryGroupConv2D(2, 3, "e2_8")
+
+
+def test_omega_prime_stays_finite_and_non_negative_under_training(rng):
+    model = rk.zoo.build("cnn7", equivariance="soft", group="se2_4", width=2,
+                         input_shape=(8, 8, 1), num_classes=2, num_hidden_layers=2,
+                         continuous_options={"omega_prime_penalty": 10.0,
+                                             "learn_omega_prime": True})
+    model.compile(keras.optimizers.Adam(0.5),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=True)
+    history = model.fit(rng.rand(16, 8, 8, 1).astype("float32"), rng.randint(0, 2, 16),
+                        epochs=3, batch_size=8, verbose=0,
+                        callbacks=[rk.callbacks.LearnedEquivarianceLogger()])
+    rows = rk.diagnostics.learned_equivariance(model)
+    soft_rows = [row for row in rows if "omega_prime" in row]
+    assert len(soft_rows) == 3
+    for row in soft_rows:
+        assert all(np.isfinite(v) and 0.0 <= v <= 100.0 for v in row["omega_prime"])
+    assert "conv2/omega_prime_2" in history.history and "conv0/omega_prime_1" in history.history
+    assert "omega'" in rk.diagnostics.format_learned_equivariance(rows)
+
+
+def test_soft_layers_serialise_with_their_fourier_features(tmp_path, rng):
+    inputs = keras.Input((10, 10, 1))
+    y = L.NonStationaryConv2D(3, 3, omega_prime=0.5, padding="same")(inputs)
+    x, g = L.NonStationaryLiftingConv2D(2, 3, "se2_4", padding="same")(y)
+    x, g = L.NonStationaryGroupConv2D(2, 3, "se2_4", omega_prime=[0.2, 0.2, 1.0],
+                                      learn_omega_prime=["theta"],
+                                      omega_prime_penalty=1e-3)([x, g])
+    model = keras.Model(inputs, L.ContinuousGroupPooling()([x, g]))
+    data = rng.rand(2, 10, 10, 1).astype("float32")
+    expected = model.predict(data, verbose=0)
+    path = str(tmp_path / "soft.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert relative_error(loaded.predict(data, verbose=0), expected) < 1e-6
+    names = sorted(v.path.split("/")[-1] for v in model.layers[-2].weights)
+    assert "rff_filter" in names and "rff_domain" in names and "omega_prime" in names
