@@ -1,14 +1,18 @@
-"""Partial G-CNNs on MNIST6-180 / MNIST6-M (Romero & Lohit 2022, Tab. 1).
+"""Relaxed G-CNNs on MNIST6-180 / MNIST6-M (Romero & Lohit 2022, Tab. 1;
+van der Ouderaa et al. 2022, Tab. 2).
 
-Trains the P4CNN architecture of the zoo three ways: a plain CNN
-(``none``), the strict G-CNN (``strict``: discrete p4 or p4m; it pools over
-the group, so 6 and its rotated/mirrored copy look the same: ~50 %), and the
-Partial G-CNN (``partial``: continuous SIREN kernels on SE(2)/E(2) with N
-samples, learned theta / mirror probability per layer). Prints accuracy,
-the learned equivariance per layer, and writes a JSON file and a plot.
+Trains the P4CNN architecture of the zoo four ways: a plain CNN (``none``),
+the strict G-CNN (``strict``: discrete p4 or p4m; it pools over the group,
+so 6 and its rotated/mirrored copy look the same: exactly 50 %), the Partial
+G-CNN (``partial``: continuous SIREN kernels on SE(2)/E(2) with N samples,
+learned theta / mirror probability per layer) and the soft G-CNN (``soft``:
+non-stationary kernels on SE(2), learned omega'_theta per layer; rotation
+task only). Prints accuracy, the learned equivariance per layer, and writes
+a JSON file and a plot.
 
 Run: ``KERAS_BACKEND=torch python examples/partial_mnist6.py --epochs 30``
-(``--train-size`` for a slice, ``--task mirror`` for MNIST6-M).
+(``--train-size`` for a slice, ``--task mirror`` for MNIST6-M,
+``--modes soft`` for one model).
 """
 
 import argparse
@@ -21,6 +25,20 @@ import keras
 import relaxed_keras as rk
 
 
+def options(mode, args):
+    if mode == "partial":
+        return {"continuous_options": {
+            "distribution_lr_factor": args.distribution_lr_factor}}
+    if mode == "soft":
+        return {"continuous_options": {
+            "sample_offset": False,
+            "omega_prime": [0.0, 0.0, args.omega_prime],
+            "learn_omega_prime": ["theta"],
+            "omega_prime_penalty": args.omega_prime_penalty,
+        }}
+    return {}
+
+
 def train(mode, data, args):
     (x_train, y_train), (x_test, y_test) = data
     keras.utils.set_random_seed(args.seed)
@@ -30,8 +48,8 @@ def train(mode, data, args):
         group=args.group[mode],
         num_classes=2,
         dropout=0.0,
-        **({"continuous_options": {"distribution_lr_factor": args.distribution_lr_factor}}
-           if mode == "partial" else {}),
+        normalization=args.normalization,
+        **options(mode, args),
     )
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate),
@@ -71,6 +89,14 @@ def main(argv=None):
         help="theta / mirror logit learn this much slower (paper: 0.1)",
     )
     parser.add_argument("--num-elements", type=int, default=8)
+    parser.add_argument("--omega-prime", type=float, default=2.0,
+                        help="initial omega'_theta of the soft layers (learned)")
+    parser.add_argument("--omega-prime-penalty", type=float, default=1e-4)
+    parser.add_argument(
+        "--normalization", default="layer", choices=["layer", "batch"],
+        help="per-image layer norm (default) or batch norm; with batch norm "
+        "the soft nets relied on batch statistics (50 %% in inference mode)",
+    )
     parser.add_argument("--modes", nargs="+", default=["none", "strict", "partial"])
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--source", default="auto")
@@ -80,7 +106,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     discrete = "p4" if args.task == "rot180" else "p4m"
     continuous = ("se2_" if args.task == "rot180" else "e2_") + str(args.num_elements)
-    args.group = {"none": None, "strict": discrete, "partial": continuous}
+    args.group = {"none": None, "strict": discrete, "partial": continuous,
+                  "soft": "se2_" + str(args.num_elements)}
+    if args.task == "mirror" and "soft" in args.modes:
+        parser.error("soft layers are SE(2) only: use --task rot180")
 
     (x_train, y_train), test = rk.datasets.mnist6(args.task, source=args.source)
     if args.train_size:
@@ -98,8 +127,8 @@ def main(argv=None):
         print(f"{mode:<8} {row['group'] or '-':<7} params {row['params']:>6}  "
               f"test {row['test_accuracy']:6.2f} %  ({row['train_seconds']:.0f} s)")
     for row in results:
-        if row["mode"] == "partial":
-            print("\nLearned equivariance of the partial model:")
+        if row["mode"] in ("partial", "soft"):
+            print(f"\nLearned equivariance of the {row['mode']} model:")
             print(rk.diagnostics.format_learned_equivariance(row["learned_equivariance"]))
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -108,10 +137,11 @@ def main(argv=None):
                        "backend": keras.backend.backend(),
                        "train_images": len(x_train), "results": results}, f, indent=2,
                       default=str)
-        if "partial" in models:
-            rk.diagnostics.learned_equivariance(
-                models["partial"], plot=os.path.splitext(args.output)[0] + ".png"
-            )
+        for mode in ("partial", "soft"):
+            if mode in models:
+                rk.diagnostics.learned_equivariance(
+                    models[mode], plot=os.path.splitext(args.output)[0] + f"_{mode}.png"
+                )
     return results
 
 

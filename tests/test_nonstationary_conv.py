@@ -157,7 +157,10 @@ def test_learned_omega_prime_penalty_and_gradients(rng):
         (y, _), _ = layer.stateless_call(current, non_trainable, [x, elements])
         return ops.sum(ops.square(y - target))
 
-    grad = gradient(loss, np.array([0.3, 0.2, 0.5], "float32"))
+    # The weight stores omega' / c (c = omega_prime_lr_factor = 0.1).
+    np.testing.assert_allclose(to_numpy(layer.omega_prime_variable), [3.0, 2.0, 5.0],
+                               rtol=1e-6)
+    grad = gradient(loss, np.array([3.0, 2.0, 5.0], "float32"))
     assert np.all(np.isfinite(grad)) and np.all(np.abs(grad) > 1e-6)
     with pytest.raises(ValueError, match="omega_prime_penalty"):
         L.NonStationaryConv2D(2, 3, omega_prime_penalty=0.1)

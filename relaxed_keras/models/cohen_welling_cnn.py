@@ -52,6 +52,11 @@ class CohenWellingCNN(ZooModel):
         group: ``"p4"`` or ``"p4m"``.
         width: channels per group element (default by the rule above).
         dropout: dropout rate.
+        normalization: ``"batch"`` (the papers) or ``"layer"``
+            (`SpatialLayerNormalization`: per image over space and group,
+            so training and inference compute the same function; useful
+            when the batch statistics carry the signal, see the soft
+            MNIST6-180 runs).
         num_filter_banks, alpha: relaxed layers.
         continuous_options: keyword arguments of the partial layers
             (``equivariance="partial"``), see `ModelSpec`.
@@ -65,11 +70,17 @@ class CohenWellingCNN(ZooModel):
         group="p4",
         width=None,
         dropout=0.3,
+        normalization="batch",
         num_filter_banks=3,
         alpha=1e-4,
         continuous_options=None,
         **kwargs,
     ):
+        if normalization not in ("batch", "layer"):
+            raise ValueError(
+                "`normalization` must be 'batch' or 'layer'. Received: "
+                f"normalization={normalization!r}"
+            )
         spec = ModelSpec("p4cnn/z2cnn", equivariance, group, num_filter_banks, alpha,
                          continuous_options=continuous_options)
         width = width or spec.width(20)
@@ -77,7 +88,10 @@ class CohenWellingCNN(ZooModel):
         def block(x, index, kernel_size=3, padding=1):
             x = spec.conv(width, kernel_size, lifting=index == 1,
                           padding=padding, name=f"conv{index}")(x)
-            x = batch_norm(name=f"bn{index}")(x)
+            if normalization == "layer":
+                x = spec.layer_norm(name=f"ln{index}")(x)
+            else:
+                x = batch_norm(name=f"bn{index}")(x)
             return keras.layers.ReLU(name=f"relu{index}")(x)
 
         # === Functional model ===
@@ -99,6 +113,7 @@ class CohenWellingCNN(ZooModel):
             num_classes=num_classes,
             width=width,
             dropout=dropout,
+            normalization=normalization,
         )
 
 
