@@ -68,6 +68,9 @@ def train(mode, data, args):
     seconds = time.time() - start
     _, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
     rows = rk.diagnostics.learned_equivariance(model)
+    layer_errors = []
+    if mode != "none" and model.get_layer("conv1").group.order % 4 == 0:
+        layer_errors = rk.diagnostics.layerwise_equivariance_error(model, x_test[:32])
     return model, {
         "mode": mode,
         "group": args.group[mode],
@@ -75,6 +78,7 @@ def train(mode, data, args):
         "test_accuracy": 100 * accuracy,
         "train_seconds": seconds,
         "learned_equivariance": rows,
+        "layer_equivariance_error": layer_errors,
     }
 
 
@@ -130,6 +134,9 @@ def main(argv=None):
         if row["mode"] in ("partial", "soft"):
             print(f"\nLearned equivariance of the {row['mode']} model:")
             print(rk.diagnostics.format_learned_equivariance(row["learned_equivariance"]))
+        if row["layer_equivariance_error"]:
+            print(f"rot90 equivariance error per layer ({row['mode']}): " + ", ".join(
+                f"{name} {error:.1e}" for name, error in row["layer_equivariance_error"]))
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:

@@ -189,3 +189,20 @@ def test_continuous_layer_config_round_trip(rng):
     names = sorted(v.path.split("/")[-1] for v in layer.weights)
     assert names == sorted(
         ["bias"] + [f"{k}_{i}" for k in ("kernel", "bias") for i in range(3)])
+
+
+def test_layerwise_equivariance_error_exact_for_strict_and_measured_for_soft(rng):
+    x = rng.rand(2, 16, 16, 1).astype("float32")
+    keras.utils.set_random_seed(3)
+    strict = rk.zoo.build("p4cnn", equivariance="soft", group="se2_4", width=4,
+                          input_shape=(16, 16, 1),
+                          continuous_options={"omega_prime": [0.0, 0.0, 0.0]})
+    errors = rk.diagnostics.layerwise_equivariance_error(strict, x)
+    assert [name for name, _ in errors] == [f"conv{i}" for i in range(1, 8)]
+    assert max(error for _, error in errors) < 1e-5
+    soft = rk.zoo.build("p4cnn", equivariance="soft", group="se2_4", width=4,
+                        input_shape=(16, 16, 1),
+                        continuous_options={"omega_prime": [0.0, 0.0, 2.0]})
+    errors = dict(rk.diagnostics.layerwise_equivariance_error(soft, x))
+    assert errors["conv1"] < 1e-5  # the lifting stays strict (no angle input)
+    assert errors["conv2"] > 1e-3

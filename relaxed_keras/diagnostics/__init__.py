@@ -8,6 +8,7 @@ from relaxed_keras.diagnostics.learned_equivariance import format_learned_equiva
 from relaxed_keras.diagnostics.learned_equivariance import learned_equivariance
 from relaxed_keras.diagnostics.learned_equivariance import plot_learned_equivariance
 from relaxed_keras.diagnostics.learned_equivariance import stochastic_predict
+from relaxed_keras.diagnostics.layerwise import layerwise_equivariance_error
 from relaxed_keras.diagnostics.rotation_sweep import plot_rotation_sweep
 from relaxed_keras.diagnostics.rotation_sweep import rotate_batch
 from relaxed_keras.diagnostics.rotation_sweep import rotation_sweep
@@ -23,4 +24,5 @@ __all__ = [
     "format_learned_equivariance",
     "plot_learned_equivariance",
     "stochastic_predict",
+    "layerwise_equivariance_error",
 ]
