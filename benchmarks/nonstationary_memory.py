@@ -3,8 +3,9 @@ against its chunk size.
 
 Each configuration runs in a fresh subprocess; peak memory is the growth of
 the process's maximum resident set size (``ru_maxrss``) over one forward
-pass (inference) or one forward + backward pass (``--train``), measured
-after a warm-up call on a 1-image batch. Prints a table with ratios to the
+pass (inference) or one forward + backward pass (``--train``) over the
+process's size after building the inputs (a warm-up call on a 1-image batch
+comes first and is included; the timed call is the second). Prints a table with ratios to the
 stationary fast path (one convolution) of the same shape.
 
 Run: ``KERAS_BACKEND=tensorflow python benchmarks/nonstationary_memory.py``
@@ -32,6 +33,7 @@ layer = rk.layers.NonStationaryGroupConv2D(
     chunk_size=cfg["chunk"] or None)
 x = np.random.rand(batch, size, size, n, channels).astype("float32")
 elements = rk.groups.SE2(n).grid_elements()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 layer([x[:1], elements])
 def run():
     if cfg["train"]:
@@ -44,7 +46,6 @@ def run():
             return ops.sum(y)
         return gradient(loss, ops.convert_to_numpy(values[index]))
     return layer([x, elements])[0]
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter(); ops.convert_to_numpy(run()); seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
 print(json.dumps({{"seconds": seconds, "peak_mb": peak / 1024.0}}))

@@ -42,7 +42,7 @@ def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2,
         if len(out.shape) == 5:
             names.append(layer.name)
             outputs.append(out)
-    probe = keras.Model(model.inputs, outputs)
+    probe = keras.Model(model.input, outputs)
     reference = [np.asarray(ops.convert_to_numpy(t)) for t in probe(inputs, training=False)]
     errors = np.zeros(len(names))
     step = group.order // 4
