@@ -81,18 +81,23 @@ def plot_learned_equivariance(rows, path):
     names = [row["layer"] for row in rows]
     ranges = [row.get("rotation_range_deg", np.nan) for row in rows]
     mirrors = [row.get("mirror_probability") for row in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    axes[0].bar(range(len(rows)), ranges, color="tab:blue")
-    axes[0].set_ylim(0, 370)
-    axes[0].set_ylabel("learned rotation range (deg)")
-    axes[1].bar(
-        range(len(rows)),
-        [np.nan if m is None else m for m in mirrors],
-        color="tab:orange",
-    )
-    axes[1].set_ylim(0, 1.05)
-    axes[1].set_ylabel("mirror probability")
-    for ax in axes:
+    omegas = [row.get("omega_prime") for row in rows]
+    panels = [("learned rotation range (deg)", ranges, (0, 370), "tab:blue")]
+    if any(m is not None for m in mirrors):
+        panels.append(("mirror probability",
+                       [np.nan if m is None else m for m in mirrors], (0, 1.05),
+                       "tab:orange"))
+    if any(o is not None for o in omegas):
+        # The largest entry per layer (x, y or theta), 0 for strict layers.
+        values = [0.0 if o is None else float(np.max(o)) for o in omegas]
+        panels.append(("max omega' (0 = strict)", values, None, "tab:green"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5),
+                             squeeze=False)
+    for ax, (label, values, limits, color) in zip(axes[0], panels):
+        ax.bar(range(len(rows)), values, color=color)
+        if limits:
+            ax.set_ylim(*limits)
+        ax.set_ylabel(label)
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
     fig.suptitle("Learned equivariance per layer")
