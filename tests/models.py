@@ -22,22 +22,26 @@ def small_gcnn(group="p4", input_shape=(12, 12, 1), num_classes=3, name=None):
 
 
 def small_partial(group="se2_4", input_shape=(12, 12, 1), num_classes=3,
-                  partial=True, mirror_logit=2.0, name=None):
+                  partial=True, mirror_logit=2.0, distribution_lr_factor=0.1,
+                  name=None):
     """Continuous lifting -> BN -> partial (or strict continuous) group conv
     -> BN -> ReLU -> pointwise shortcut -> masked group pooling -> dense."""
     inputs = keras.Input(input_shape)
     x, g = rk.layers.ContinuousLiftingConv2D(
-        4, 3, group, kernel_network=rk.kernels.SIREN(8), name="lift")(inputs)
+        4, 3, group, kernel_network=rk.kernels.SIREN(8), padding="same",
+        name="lift")(inputs)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.ReLU()(x)
     if partial:
         conv = rk.layers.PartialGroupConv2D(
-            4, 3, group, kernel_network=rk.kernels.SIREN(8),
+            4, 3, group, kernel_network=rk.kernels.SIREN(8), padding="same",
             initial_mirror_logit=mirror_logit, temperature_decay_steps=10,
+            distribution_lr_factor=distribution_lr_factor, initial_theta=0.9,
             name="partial")
     else:
         conv = rk.layers.ContinuousGroupConv2D(
-            4, 3, group, kernel_network=rk.kernels.SIREN(8), name="partial")
+            4, 3, group, kernel_network=rk.kernels.SIREN(8), padding="same",
+            name="partial")
     y, h = conv([x, g])
     y = keras.layers.BatchNormalization()(y)
     y = keras.layers.ReLU()(y)
