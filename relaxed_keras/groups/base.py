@@ -217,6 +217,15 @@ class PlanarGroup:
             f"[B, H, W, |G|, C] (rank 5). Received: shape={tuple(tensor.shape)}"
         )
 
+    def full_equivariance_summary(self):
+        """`learned_equivariance` row of a layer equivariant to the whole
+        group: full rotation range, mirrors (if any) always present."""
+        return {
+            "group": repr(self),
+            "rotation_range_deg": 360.0,
+            "mirror_probability": 1.0 if self.mirror else None,
+        }
+
     # ------------------------------------------------------------------
     # Serialisation and helpers.
     # ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from relaxed_keras.kernels import KernelTransform
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import standardize_pair
+from relaxed_keras.layers.spatial import validate_group_features
 
 
 class BaseGroupConv(SpatialSamplingMixin, keras.layers.Layer):
@@ -139,29 +140,9 @@ class BaseGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         self.compute_output_shape(input_shape)
 
     def _validate_input_shape(self, input_shape):
-        name = type(self).__name__
-        if len(input_shape) != self.input_rank:
-            expected = (
-                "[batch, height, width, channels]"
-                if self.lifting
-                else f"[batch, height, width, {self.group.size}, channels]"
-            )
-            raise ValueError(
-                f"{name} expects inputs of rank {self.input_rank} {expected}. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        if not self.lifting and input_shape[3] != self.group.size:
-            raise ValueError(
-                f"{name} with {self.group!r} expects a group axis (axis 3) of "
-                f"size {self.group.size}. Received: input_shape="
-                f"{tuple(input_shape)}"
-            )
-        if input_shape[-1] is None:
-            raise ValueError(
-                f"{name} needs a known number of input channels. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        return input_shape[-1]
+        return validate_group_features(
+            type(self).__name__, input_shape, self.lifting, self.group
+        )
 
     # ------------------------------------------------------------------
     def conv_kernel(self):
@@ -200,11 +181,7 @@ class BaseGroupConv(SpatialSamplingMixin, keras.layers.Layer):
 
     def equivariance_summary(self):
         """Row of `relaxed_keras.diagnostics.learned_equivariance`."""
-        return {
-            "group": repr(self.group),
-            "rotation_range_deg": 360.0,
-            "mirror_probability": 1.0 if self.group.mirror else None,
-        }
+        return self.group.full_equivariance_summary()
 
     def compute_output_shape(self, input_shape):
         height, width = self._output_spatial_shape(input_shape[1:3])

@@ -37,6 +37,7 @@ from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import standardize_pair
+from relaxed_keras.layers.spatial import validate_group_features
 
 
 def _continuous_group(group, name):
@@ -177,26 +178,9 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         return inputs, None, None
 
     def _validate_features_shape(self, shape):
-        name = type(self).__name__
-        rank = 4 if self.lifting else 5
-        if len(shape) != rank:
-            expected = (
-                "[batch, height, width, channels]"
-                if self.lifting
-                else f"[batch, height, width, {self.group.size}, channels]"
-            )
-            raise ValueError(
-                f"{name} expects features of rank {rank} {expected}. "
-                f"Received: shape={tuple(shape)}"
-            )
-        if not self.lifting and shape[3] != self.group.size:
-            raise ValueError(
-                f"{name} with {self.group!r} expects a group axis (axis 3) of "
-                f"size {self.group.size}. Received: shape={tuple(shape)}"
-            )
-        if shape[-1] is None:
-            raise ValueError(f"{name} needs a known number of input channels.")
-        return shape[-1]
+        return validate_group_features(
+            type(self).__name__, shape, self.lifting, self.group
+        )
 
     def build(self, input_shape):
         features_shape = self._split_inputs(input_shape)[0]
@@ -319,11 +303,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
 
     def equivariance_summary(self):
         """Row of `relaxed_keras.diagnostics.learned_equivariance`."""
-        return {
-            "group": repr(self.group),
-            "rotation_range_deg": 360.0,
-            "mirror_probability": 1.0 if self.group.mirror else None,
-        }
+        return self.group.full_equivariance_summary()
 
     def compute_output_shape(self, input_shape):
         features_shape = self._split_inputs(input_shape)[0]

@@ -111,6 +111,15 @@ class NonStationaryMixin:
             ``omega'`` itself.
     """
 
+    def __init__(self, filters, kernel_size, group="se2_8", **kwargs):
+        soft = _pop_soft(kwargs)
+        group = _se2_group(group, type(self).__name__)
+        super().__init__(filters, kernel_size, group, **_default_network(kwargs))
+        self._init_soft(**soft)
+
+    def get_config(self):
+        return {**super().get_config(), **self.soft_config()}
+
     def _init_soft(
         self,
         omega,
@@ -387,9 +396,7 @@ class NonStationaryMixin:
     def equivariance_summary(self):
         omega_prime = ops.convert_to_numpy(self.omega_prime_vector())
         return {
-            "group": repr(self.group),
-            "rotation_range_deg": 360.0,
-            "mirror_probability": None,
+            **self.group.full_equivariance_summary(),
             "omega": list(self.omega),
             "omega_prime": [float(v) for v in np.asarray(omega_prime).reshape(-1)],
             "omega_prime_dims": list(self.absolute_dims),
@@ -470,15 +477,6 @@ class NonStationaryLiftingConv2D(NonStationaryMixin, BaseContinuousGroupConv):
     relative_dims = ("x", "y")
     absolute_dims = ("x", "y")
 
-    def __init__(self, filters, kernel_size, group="se2_8", **kwargs):
-        soft = _pop_soft(kwargs)
-        group = _se2_group(group, type(self).__name__)
-        super().__init__(filters, kernel_size, group, **_default_network(kwargs))
-        self._init_soft(**soft)
-
-    def get_config(self):
-        return {**super().get_config(), **self.soft_config()}
-
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
 class NonStationaryGroupConv2D(NonStationaryMixin, ContinuousGroupConv2D):
@@ -500,15 +498,6 @@ class NonStationaryGroupConv2D(NonStationaryMixin, ContinuousGroupConv2D):
 
     relative_dims = ("x", "y", "theta")
     absolute_dims = ("x", "y", "theta")
-
-    def __init__(self, filters, kernel_size, group="se2_8", **kwargs):
-        soft = _pop_soft(kwargs)
-        group = _se2_group(group, type(self).__name__)
-        super().__init__(filters, kernel_size, group, **_default_network(kwargs))
-        self._init_soft(**soft)
-
-    def get_config(self):
-        return {**super().get_config(), **self.soft_config()}
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")

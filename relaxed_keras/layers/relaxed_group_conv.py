@@ -165,9 +165,7 @@ class BaseRelaxedGroupConv(BaseGroupConv):
             ops.mean(ops.abs(weights), axis=1) + 1e-12
         )
         return {
-            "group": repr(self.group),
-            "rotation_range_deg": 360.0,
-            "mirror_probability": 1.0 if self.group.mirror else None,
+            **self.group.full_equivariance_summary(),
             "relaxed_weights_spread": ops.max(spread),
         }
 

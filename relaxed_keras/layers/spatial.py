@@ -82,3 +82,30 @@ class SpatialSamplingMixin:
                 }
             )
         return rows
+
+
+def validate_group_features(layer_name, shape, lifting, group):
+    """Check ``[B, H, W, C]`` (lifting) or ``[B, H, W, |G|, C]`` input
+    shapes; returns the number of channels."""
+    rank = 4 if lifting else 5
+    if len(shape) != rank:
+        expected = (
+            "[batch, height, width, channels]"
+            if lifting
+            else f"[batch, height, width, {group.size}, channels]"
+        )
+        raise ValueError(
+            f"{layer_name} expects inputs of rank {rank} {expected}. "
+            f"Received: input_shape={tuple(shape)}"
+        )
+    if not lifting and shape[3] != group.size:
+        raise ValueError(
+            f"{layer_name} with {group!r} expects a group axis (axis 3) of "
+            f"size {group.size}. Received: input_shape={tuple(shape)}"
+        )
+    if shape[-1] is None:
+        raise ValueError(
+            f"{layer_name} needs a known number of input channels. "
+            f"Received: input_shape={tuple(shape)}"
+        )
+    return shape[-1]
