@@ -27,8 +27,14 @@ import relaxed_keras as rk
 
 def options(mode, args):
     if mode == "partial":
+        network = {
+            "siren": rk.kernels.SIREN(),
+            "relu": rk.kernels.MLPKernel(activation="relu"),
+            "swish": rk.kernels.MLPKernel(activation="swish"),
+        }[args.kernel_network]
         return {"continuous_options": {
-            "distribution_lr_factor": args.distribution_lr_factor}}
+            "distribution_lr_factor": args.distribution_lr_factor,
+            "kernel_network": keras.saving.serialize_keras_object(network)}}
     if mode == "soft":
         return {"continuous_options": {
             "sample_offset": False,
@@ -93,6 +99,9 @@ def main(argv=None):
         help="theta / mirror logit learn this much slower (paper: 0.1)",
     )
     parser.add_argument("--num-elements", type=int, default=8)
+    parser.add_argument("--kernel-network", default="siren",
+                        choices=["siren", "relu", "swish"],
+                        help="kernel network of the partial model (paper Tab. 7)")
     parser.add_argument("--omega-prime", type=float, default=2.0,
                         help="initial omega'_theta of the soft layers (learned)")
     parser.add_argument("--omega-prime-penalty", type=float, default=1e-4)
