@@ -158,7 +158,7 @@ def test_learned_omega_prime_penalty_and_gradients(rng):
         current = list(values)
         current[index] = w
         (y, _), _ = layer.stateless_call(current, non_trainable, [x, elements])
-        return ops.sum(ops.square(y - target))
+        return ops.sum(ops.square(ops.subtract(y, target)))
 
     # The weight stores omega' / c (c = omega_prime_lr_factor = 0.1).
     np.testing.assert_allclose(to_numpy(layer.omega_prime_variable), [3.0, 2.0, 5.0],

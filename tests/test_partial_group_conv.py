@@ -186,7 +186,7 @@ def test_augerino_learns_its_rotation_range(rng):
         values = list(trainable)
         values[index] = theta
         y, _ = layer.stateless_call(values, non_trainable, x, training=True)
-        return ops.sum(ops.square(y - target))
+        return ops.sum(ops.square(ops.subtract(y, target)))
 
     grad = gradient(fn, 0.2)
     assert np.isfinite(grad) and abs(float(grad)) > 1e-6
