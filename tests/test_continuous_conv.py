@@ -95,16 +95,31 @@ def test_strict_continuous_stack_is_exactly_invariant_on_the_grid(group, rng):
 
 
 def test_se2_8_is_only_approximately_invariant_to_45_degrees(rng):
-    """With N=8 the grid contains 45 degrees, but pixels do not: error is
-    measured, non-zero, and well below that of a random function."""
+    """With N=8 the grid contains 45 degrees, but pixels do not: the
+    invariance error at 45 degrees is measured, non-zero and small, while
+    90 degrees stays exact."""
     group = SE2(8)
     fn = stack(group, None)
-    x = rk.groups.circle_crop(rng.rand(2, 21, 21, 1).astype("float32"))
-    reference = to_numpy(fn(x))
-    moved = to_numpy(fn(group.transform(ops.convert_to_tensor(x), 1)))
-    error = relative_error(moved[:, 4:-4, 4:-4], to_numpy(
-        group.transform(ops.convert_to_tensor(reference), 1))[:, 4:-4, 4:-4])
-    assert 1e-4 < error < 0.5
+    # Smooth images (Gaussian blobs): bilinear rotation of white noise
+    # would dominate the error.
+    ii, jj = np.meshgrid(np.arange(21), np.arange(21), indexing="ij")
+    centres = rng.uniform(6, 14, size=(2, 3, 2))
+    x = np.exp(-((ii[None, None] - centres[..., 0, None, None]) ** 2
+                 + (jj[None, None] - centres[..., 1, None, None]) ** 2) / 18.0)
+    x = rk.groups.circle_crop(x.sum(axis=1)[..., None].astype("float32"))
+    # Invariant read-out: mean over the disc of the group-pooled features
+    # (comparing rotated feature maps would mostly measure the bilinear
+    # interpolation of the rough feature maps themselves).
+    disc = to_numpy(rk.groups.circle_crop(np.ones((1, 21, 21, 1), "float32")))
+
+    def readout(images):
+        return (to_numpy(fn(images)) * disc).sum(axis=(1, 2)) / disc.sum()
+
+    reference = readout(x)
+    error = relative_error(readout(group.transform(ops.convert_to_tensor(x), 1)), reference)
+    quarter = relative_error(readout(group.transform(ops.convert_to_tensor(x), 2)), reference)
+    assert quarter < 1e-5  # the grid's quarter turn is exact
+    assert 1e-4 < error < 0.1, error
 
 
 @pytest.mark.parametrize("group", [SE2(8), E2(8)], ids=["se2_8", "e2_8"])
