@@ -4,6 +4,8 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup_env.sh" || exit 1
+# setup_env.sh turns on errexit; a failing backend must not stop the others.
+set +e
 cd "$ROOT"
 BACKENDS="${RK_BACKENDS:-tensorflow jax torch}"
 status=0
