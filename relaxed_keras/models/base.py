@@ -1,6 +1,7 @@
 """Base class of the zoo's functional models."""
 
 import keras
+import numpy as np
 
 
 class ZooModel(keras.Model):
@@ -10,6 +11,43 @@ class ZooModel(keras.Model):
     end with `_finish_classifier`, which adds the dense head, initialises the
     functional model and records the config.
     """
+
+    def _model_input(self, input_shape, model_kwargs):
+        """``keras.Input`` and, when ``input_normalization=(mean, std)`` is
+        among ``model_kwargs``, a `keras.layers.Normalization` with those
+        per-channel statistics (scalars apply to every channel), so the model
+        takes raw images in ``[0, 1]``. A per-channel affine map commutes
+        with rotations and flips: equivariance is unchanged.
+
+        Returns:
+            ``(inputs, x)``.
+        """
+        stats = model_kwargs.pop("input_normalization", None)
+        inputs = keras.Input(input_shape)
+        self._input_normalization = None
+        if stats is None:
+            return inputs, inputs
+        if len(stats) != 2:
+            raise ValueError(
+                "`input_normalization` must be (mean, std) with scalars or one "
+                f"value per channel. Received: input_normalization={stats!r}"
+            )
+        channels = input_shape[-1]
+        mean, std = (
+            [float(v)] * channels if np.ndim(v) == 0 else [float(a) for a in v]
+            for v in stats
+        )
+        if len(mean) != channels or len(std) != channels or min(std) <= 0:
+            raise ValueError(
+                f"`input_normalization` needs {channels} means and {channels} "
+                f"positive stds. Received: input_normalization={stats!r}"
+            )
+        self._input_normalization = [mean, std]
+        layer = keras.layers.Normalization(
+            axis=-1, mean=mean, variance=[s * s for s in std],
+            name="input_normalization",
+        )
+        return inputs, layer(inputs)
 
     def _finish_classifier(self, inputs, features, spec, model_kwargs, **config):
         """Dense head ``logits``, ``keras.Model.__init__`` and the config.
@@ -27,6 +65,8 @@ class ZooModel(keras.Model):
         super().__init__(inputs, logits(features), **model_kwargs)
         config["input_shape"] = tuple(config["input_shape"])
         self._zoo_config = {**config, **spec.get_config()}
+        if getattr(self, "_input_normalization", None) is not None:
+            self._zoo_config["input_normalization"] = self._input_normalization
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, **self._zoo_config}

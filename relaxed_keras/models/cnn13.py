@@ -76,8 +76,7 @@ class CNN13(ZooModel):
             return keras.layers.ReLU(name=f"{name}_act")(x)
 
         # === Functional model ===
-        inputs = keras.Input(input_shape)
-        x = inputs
+        inputs, x = self._model_input(input_shape, kwargs)
         if variant == "laine_aila":
             rate = 0.5 if dropout is None else dropout
             plan = [(128, 3, "same")] * 3 + ["pool"] + [(256, 3, "same")] * 3

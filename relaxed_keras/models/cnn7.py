@@ -76,8 +76,7 @@ class CNN7(ZooModel):
             extra["relaxed_weights_on"] = relaxed_weights_on
 
         # === Functional model ===
-        inputs = keras.Input(input_shape)
-        x = inputs
+        inputs, x = self._model_input(input_shape, kwargs)
         for index in range(num_hidden_layers + 1):
             last = index == num_hidden_layers
             x = spec.conv(

@@ -95,8 +95,8 @@ class CohenWellingCNN(ZooModel):
             return keras.layers.ReLU(name=f"relu{index}")(x)
 
         # === Functional model ===
-        inputs = keras.Input(input_shape)
-        x = block(inputs, 1)
+        inputs, x = self._model_input(input_shape, kwargs)
+        x = block(x, 1)
         x = keras.layers.Dropout(dropout, name="dropout1")(x)
         x = block(x, 2)
         x = spec.max_pool(2, name="pool2")(x)

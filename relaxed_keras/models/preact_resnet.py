@@ -77,9 +77,9 @@ class PreActResNet(ZooModel):
         width = width or spec.width(CONFIGS[depth]["width"])
 
         # === Functional model ===
-        inputs = keras.Input(input_shape)
+        inputs, x = self._model_input(input_shape, kwargs)
         x = spec.conv(width, 3, lifting=True, padding=1, use_bias=False,
-                      name="stem_conv")(inputs)
+                      name="stem_conv")(x)
         for stage, count in enumerate(blocks):
             for index in range(count):
                 stride = 2 if (stage > 0 and index == 0) else 1

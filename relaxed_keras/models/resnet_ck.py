@@ -88,9 +88,9 @@ class ResNetCK(ZooModel):
         widths = [width] + [2 * width] * (num_blocks - 1)
 
         # === Functional model ===
-        inputs = keras.Input(input_shape)
+        inputs, x = self._model_input(input_shape, kwargs)
         x = spec.conv(width, kernel_size, lifting=True, padding="same",
-                      name="stem_conv")(inputs)
+                      name="stem_conv")(x)
         x = batch_norm(name="stem_bn")(x)
         if 0 in pool_blocks:
             x = spec.max_pool(2, name="stem_pool")(x)
