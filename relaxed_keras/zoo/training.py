@@ -1,0 +1,208 @@
+"""Train a recipe into a preset; fine-tune and evaluate presets."""
+
+import os
+import platform
+import time
+
+import numpy as np
+
+from relaxed_keras.zoo import presets as presets_lib
+from relaxed_keras.zoo.recipes import get_recipe
+
+DISTRIBUTIONS = (None, "none", "data_parallel")
+PROBE_TEST_SLICE = 200
+
+
+def set_distribution(distribute):
+    """Turn on `keras.distribution.DataParallel` over every local device
+    (JAX backend only; Keras's distribution API is JAX-only). Returns the
+    number of devices used."""
+    import keras
+
+    if distribute not in DISTRIBUTIONS:
+        raise ValueError(
+            f"`distribute` must be one of {DISTRIBUTIONS}. Received: "
+            f"distribute={distribute!r}"
+        )
+    if distribute in (None, "none"):
+        return 1
+    if keras.backend.backend() != "jax":
+        raise ValueError(
+            "distribute='data_parallel' uses keras.distribution.DataParallel, "
+            "which needs KERAS_BACKEND=jax. Received backend "
+            f"{keras.backend.backend()!r}"
+        )
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return len(devices)
+
+
+def input_statistics(x):
+    """Per-channel mean and std of training images (the preset's input
+    normalisation)."""
+    axes = tuple(range(x.ndim - 1))
+    return (
+        [round(float(v), 6) for v in x.mean(axis=axes)],
+        [round(float(max(v, 1e-6)), 6) for v in x.std(axis=axes)],
+    )
+
+
+def callbacks_for(model):
+    """Callbacks a model's layers need during `fit` (the Gumbel schedule of
+    partial layers)."""
+    from relaxed_keras.callbacks import GumbelTemperatureSchedule
+
+    if any(hasattr(layer, "gumbel_decay_steps") for layer in _all_layers(model)):
+        return [GumbelTemperatureSchedule()]
+    return []
+
+
+def measure(model, x_test, y_test, batch_size=256, sweep_size=500):
+    """The numbers a model card reports: test accuracy, accuracy on the
+    first `PROBE_TEST_SLICE` test images, invariance error to 90-degree
+    rotations, accuracy against rotation angle, learned equivariance."""
+    from relaxed_keras import diagnostics
+
+    logits = model.predict(x_test, batch_size=batch_size, verbose=0)
+    correct = np.argmax(logits, axis=-1) == y_test
+    sweep = diagnostics.rotation_sweep(
+        model, x_test[:sweep_size], y_test[:sweep_size],
+        angles=tuple(range(0, 360, 30)), circle_crop=False,
+    )
+    return {
+        "test_accuracy": round(100 * float(correct.mean()), 3),
+        "test_images": int(len(y_test)),
+        "slice_accuracy": round(100 * float(correct[:PROBE_TEST_SLICE].mean()), 3),
+        "slice_images": int(min(PROBE_TEST_SLICE, len(y_test))),
+        "rot90_invariance_error": float(
+            diagnostics.equivariance_error(
+                model, x_test[:32], group="p4", metric="relative"
+            )
+        ),
+        "rotation_sweep": [
+            {"angle": r["angle"], "accuracy": round(100 * r["accuracy"], 2)}
+            for r in sweep
+        ],
+        "learned_equivariance": _rounded(diagnostics.learned_equivariance(model)),
+    }
+
+
+def train_recipe(recipe, output=None, distribute=None, verbose="auto",
+                 epochs=None, train_size=None, test_size=None):
+    """Train one recipe and (with ``output``) write its preset folder.
+
+    Args:
+        recipe: a recipe name (`relaxed_keras.zoo.recipes.list_recipes`), a
+            JSON file or a dict.
+        output: preset folder to write (its basename becomes the name).
+        distribute: ``None`` or ``"data_parallel"`` (JAX).
+        verbose: Keras `fit` verbosity.
+        epochs, train_size, test_size: override the recipe (smoke runs).
+
+    Returns:
+        ``(model, metadata)``.
+    """
+    import keras
+
+    recipe = get_recipe(recipe)
+    for key, value in (("epochs", epochs), ("train_size", train_size),
+                       ("test_size", test_size)):
+        if value is not None:
+            recipe[key] = value
+    from relaxed_keras.datasets import load_dataset
+
+    data = load_dataset(
+        recipe["dataset"], train_size=recipe.get("train_size"),
+        validation_size=recipe.get("validation_size", 0),
+        test_size=recipe.get("test_size"), **recipe.get("dataset_args", {}),
+    )
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    devices = set_distribution(distribute)
+    keras.utils.set_random_seed(recipe["seed"])
+    model_args = dict(recipe["model"])
+    model_args.setdefault("input_shape", tuple(x_train.shape[1:]))
+    model_args.setdefault("num_classes", int(max(y_train.max(), y_test.max()) + 1))
+    model_args["input_normalization"] = input_statistics(x_train)
+    model = presets_lib.build(recipe["architecture"], **model_args)
+    presets_lib.compile_classifier(model, recipe["learning_rate"])
+    start = time.time()
+    history = model.fit(
+        x_train, y_train,
+        batch_size=recipe["batch_size"], epochs=recipe["epochs"],
+        validation_data=data["validation"], callbacks=callbacks_for(model),
+        verbose=verbose,
+    )
+    train_seconds = time.time() - start
+    metadata = {
+        "recipe": recipe,
+        "dataset": recipe["dataset"],
+        "split": {
+            "train_images": int(len(y_train)),
+            "validation_images": 0 if data["validation"] is None
+            else int(len(data["validation"][1])),
+            "test_images": int(len(y_test)),
+            "note": _split_note(recipe),
+        },
+        "train_seconds": round(train_seconds, 1),
+        "final_train_accuracy": round(100 * history.history["accuracy"][-1], 3),
+        "environment": environment(devices),
+        **measure(model, x_test, y_test),
+    }
+    if data["validation"] is not None:
+        metadata["validation_accuracy"] = round(
+            100 * history.history["val_accuracy"][-1], 3
+        )
+    if output is not None:
+        metadata = presets_lib.save_preset(
+            model, output, recipe["architecture"], metadata
+        )
+    return model, metadata
+
+
+def environment(devices=1):
+    import keras
+
+    versions = {"keras": keras.__version__, "numpy": np.__version__}
+    backend = keras.backend.backend()
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+    versions[module] = __import__(module).__version__
+    return {
+        "backend": backend,
+        "versions": versions,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "devices": devices,
+    }
+
+
+def _split_note(recipe):
+    parts = []
+    if recipe.get("train_size"):
+        parts.append(f"first {recipe['train_size']} training images")
+    if recipe.get("validation_size"):
+        parts.append(
+            f"last {recipe['validation_size']} training images as validation"
+        )
+    if recipe.get("test_size"):
+        parts.append(f"first {recipe['test_size']} test images")
+    return "; ".join(parts) or "the data set's full train / test split"
+
+
+def _rounded(rows):
+    out = []
+    for row in rows:
+        clean = {}
+        for key, value in row.items():
+            if isinstance(value, float):
+                value = round(value, 4)
+            elif isinstance(value, list):
+                value = [round(v, 4) if isinstance(v, float) else v for v in value]
+            elif not isinstance(value, (int, str, type(None), bool)):
+                value = str(value)
+            clean[key] = value
+        out.append(clean)
+    return out
+
+
+def _all_layers(model):
+    return list(model._flatten_layers(include_self=False, recursive=True))

@@ -1,0 +1,157 @@
+"""Shipped presets: integrity, cross-backend predictions, card numbers.
+
+Each preset's metadata stores the logits of a fixed probe batch computed
+when it was trained; every backend must reproduce them (so all three agree
+with each other), and the accuracy on the first test images must match the
+card."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import relaxed_keras as rk
+from relaxed_keras.zoo import presets as presets_lib
+
+PRESETS = rk.zoo.list_presets()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_DATA = {}
+
+
+def _test_slice(meta):
+    """The preset's first `slice_images` test images, or None when its data
+    set is not available offline on this machine."""
+    recipe = meta["recipe"]
+    key = (recipe["dataset"], json.dumps(recipe.get("dataset_args", {}), sort_keys=True))
+    if key not in _DATA:
+        try:
+            data = rk.datasets.load_dataset(
+                recipe["dataset"], train_size=1, **recipe.get("dataset_args", {}),
+                **({"progress": False} if "rotated" in recipe["dataset"]
+                   and "mnist6" not in recipe["dataset"] else {}),
+            )
+            _DATA[key] = data["test"]
+        except ValueError:
+            _DATA[key] = None
+    return _DATA[key]
+
+
+def test_every_recipe_has_a_shipped_preset():
+    assert PRESETS, "no presets shipped"
+    assert set(PRESETS) == set(rk.zoo.list_recipes())
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_reproduces_its_probe_logits_and_card_accuracy(name):
+    meta = rk.zoo.load_metadata(name)
+    model = rk.zoo.load(name, compile=False)
+    assert model.count_params() == meta["parameters"]
+    probe = presets_lib.probe_batch(model.input_shape[1:])
+    logits = model.predict(probe, verbose=0)
+    reference = np.asarray(meta["probe_logits"])
+    np.testing.assert_allclose(
+        logits, reference, rtol=0, atol=1e-4 * max(1.0, np.abs(reference).max())
+    )
+    test = _test_slice(meta)
+    if test is None:
+        pytest.skip(f"{meta['dataset']} is not available offline here")
+    x, y = test
+    count = meta["slice_images"]
+    predicted = np.argmax(model.predict(x[:count], batch_size=100, verbose=0), -1)
+    accuracy = 100.0 * np.mean(predicted == y[:count])
+    # The same images: equal up to one image flipped by float noise.
+    assert abs(accuracy - meta["slice_accuracy"]) <= 100.0 / count + 1e-9
+    # And the slice agrees with the full test accuracy within sampling noise.
+    p = meta["test_accuracy"] / 100.0
+    assert abs(accuracy / 100.0 - p) <= 4 * np.sqrt(p * (1 - p) / count) + 0.02
+
+
+def test_load_refuses_unknown_names_and_corrupt_files(tmp_path):
+    with pytest.raises(ValueError, match="Did you mean"):
+        rk.zoo.load(PRESETS[0][:-1])
+    folder = tmp_path / "copy"
+    shutil.copytree(presets_lib.preset_path("p4cnn_strict_mnist6_180"), folder)
+    weights = folder / presets_lib.WEIGHTS_FILE
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt"):
+        rk.zoo.load(str(folder))
+    # A truncated file whose checksum was "fixed" still fails cleanly.
+    meta = json.loads((folder / presets_lib.METADATA_FILE).read_text())
+    meta["weights_sha256"] = presets_lib.sha256_of(weights)
+    (folder / presets_lib.METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="Could not load the weights"):
+        rk.zoo.load(str(folder))
+    (folder / presets_lib.CONFIG_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="Corrupt preset file"):
+        rk.zoo.load(str(folder))
+
+
+def test_model_contains_its_input_normalisation():
+    model = rk.zoo.load("z2cnn_none_mnist6_180", compile=False)
+    layer = model.get_layer("input_normalization")
+    mean, std = model.get_config()["input_normalization"]
+    # MNIST sixes in [0, 1]: mean ~0.14, std ~0.33.
+    assert 0.05 < mean[0] < 0.3 and 0.2 < std[0] < 0.5
+    x = np.full((1, 28, 28, 1), mean[0], "float32")
+    normalised = keras.Model(model.inputs, layer.output).predict(x, verbose=0)
+    np.testing.assert_allclose(normalised, 0.0, atol=1e-5)
+
+
+def test_preset_table_is_generated_from_metadata():
+    table = rk.zoo.preset_table()
+    for name in PRESETS:
+        meta = rk.zoo.load_metadata(name)
+        assert f"`{name}`" in table and f"{meta['test_accuracy']:.2f}" in table
+
+
+def test_readme_preset_table_is_up_to_date():
+    """README.md embeds `preset_table()` between markers (regenerate with
+    ``python scripts/update_readme.py``)."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    assert rk.zoo.preset_table() in readme
+
+
+@pytest.mark.slow
+def test_presets_load_after_a_plain_pip_install(tmp_path):
+    """Build a wheel from the sources, install it (not editable) into a
+    fresh target and load a preset from another directory."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for item in ("pyproject.toml", "README.md", "relaxed_keras"):
+        path = os.path.join(ROOT, item)
+        if os.path.isdir(path):
+            shutil.copytree(path, source / item,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(path, source / item)
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+         "--no-build-isolation", "--target", str(target), str(source)],
+        check=True, capture_output=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = (
+        "import relaxed_keras as rk, numpy as np\n"
+        f"assert rk.__file__.startswith({str(target)!r}), rk.__file__\n"
+        "m = rk.zoo.load('p4cnn_strict_mnist6_180')\n"
+        "meta = rk.zoo.load_metadata('p4cnn_strict_mnist6_180')\n"
+        "from relaxed_keras.zoo.presets import probe_batch\n"
+        "out = m.predict(probe_batch(m.input_shape[1:]), verbose=0)\n"
+        "print(float(np.abs(out - np.array(meta['probe_logits'])).max()))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(target))
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=elsewhere, env=env,
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.strip().splitlines()[-1]) < 1e-3
