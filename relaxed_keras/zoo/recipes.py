@@ -11,7 +11,7 @@ import difflib
 
 MNIST6 = {
     "dataset_args": {"source": "subset"},
-    "epochs": 20,
+    "epochs": 12,
     "batch_size": 32,
     "learning_rate": 1e-3,
 }
@@ -20,13 +20,16 @@ FASHION = {
     "validation_size": 1000,
     "epochs": 6,
     "batch_size": 64,
-    "learning_rate": 1e-3,
+    "learning_rate": 3e-3,
 }
+# Kernel networks (SIREN) diverged at 3e-3 and per-image layer norm trained
+# far slower than batch norm on Fashion-MNIST (measured, 6 epochs).
+FASHION_CONTINUOUS = {**FASHION, "learning_rate": 1e-3}
 NOISY = {
     "dataset_args": {"noise": "aniso", "sigma": 0.1, "source": "subset"},
-    "epochs": 10,
-    "batch_size": 64,
-    "learning_rate": 5e-4,
+    "epochs": 12,
+    "batch_size": 32,
+    "learning_rate": 1e-3,
 }
 # MNIST6: per-image layer norm (batch statistics carry the label when each
 # batch mixes sixes with their rotated copies; see the MNIST6-180 runs).
@@ -42,18 +45,19 @@ P4CNN_MNIST6 = {
         "equivariance": "soft", "group": "se2_8", "normalization": "layer",
     }),
 }
+# Fashion-MNIST: dropout 0.1 instead of the papers' 0.3 (6 short epochs).
 P4CNN_FASHION = {
-    "none": ("z2cnn", {"equivariance": "none"}),
-    "strict": ("p4cnn", {"equivariance": "strict"}),
-    "relaxed": ("p4cnn", {"equivariance": "relaxed"}),
+    "none": ("z2cnn", {"equivariance": "none", "dropout": 0.1}),
+    "strict": ("p4cnn", {"equivariance": "strict", "dropout": 0.1}),
+    "relaxed": ("p4cnn", {"equivariance": "relaxed", "dropout": 0.1}),
     "partial": ("p4cnn", {
-        "equivariance": "partial", "group": "p4",
+        "equivariance": "partial", "group": "p4", "dropout": 0.1,
         "continuous_options": {"distribution_lr_factor": 1.0},
     }),
-    "soft": ("p4cnn", {"equivariance": "soft", "group": "p4"}),
+    "soft": ("p4cnn", {"equivariance": "soft", "group": "p4", "dropout": 0.1}),
 }
 RESNET_FASHION = {
-    mode: ("resnet_ck", {"equivariance": mode, "width": 8})
+    mode: ("resnet_ck", {"equivariance": mode, "width": 8, "dropout": 0.1})
     for mode in ("none", "strict", "relaxed")
 }
 
@@ -89,9 +93,10 @@ def _all_recipes():
             "MNIST6-M (Partial G-CNNs, Sec. 5): tell a 6 from its mirror image",
         )
     for dataset in ("fashion_mnist", "rotated_fashion_mnist"):
-        for mode, (arch, model) in {**P4CNN_FASHION}.items():
+        for mode, (arch, model) in P4CNN_FASHION.items():
+            settings = FASHION_CONTINUOUS if mode in ("partial", "soft") else FASHION
             recipes[f"{arch}_{mode}_{dataset}"] = _recipe(
-                arch, model, dataset, FASHION, f"{dataset}, 10 classes"
+                arch, model, dataset, settings, f"{dataset}, 10 classes"
             )
         for mode, (arch, model) in RESNET_FASHION.items():
             recipes[f"{arch}_{mode}_{dataset}"] = _recipe(
