@@ -13,3 +13,21 @@ def test_nonstationary_memory_benchmark_smoke(capsys):
     assert [row["chunk"] for row in rows] == ["-", 4, 36]
     assert all(row["seconds"] > 0 and row["peak_mb"] >= 0 for row in rows)
     assert "peak MB" in capsys.readouterr().out
+
+
+def test_comparison_benchmark_smoke(capsys):
+    """benchmarks/compare.py in smoke mode on the current backend: every
+    workload runs, the torch references (plain and, when installed, e2cnn)
+    are measured and the ratio table is printed."""
+    import keras
+
+    import compare
+
+    report = compare.main(["--smoke", "--backends", keras.backend.backend()])
+    result = report["results"][keras.backend.backend()]
+    for key in ("gconv_p4", "dense_gconv_p4", "relaxed_gconv_p4", "continuous_se2",
+                "partial_se2", "nonstationary_t2", "p4cnn_train/jit=auto"):
+        assert result[key] > 0, key
+    assert report["references"]["torch_p4cnn_train"] > 0
+    out = capsys.readouterr().out
+    assert "| workload | backend |" in out and "dense limit" in out

@@ -41,9 +41,29 @@ def _test_slice(meta):
     return _DATA[key]
 
 
-def test_every_recipe_has_a_shipped_preset():
+def test_every_recipe_has_a_shipped_preset_trained_by_it():
+    """One preset per recipe, and each preset's metadata records exactly the
+    registered recipe (so ``relaxed-keras train NAME`` reproduces it)."""
+    from relaxed_keras.zoo.recipes import RECIPES
+
     assert PRESETS, "no presets shipped"
     assert set(PRESETS) == set(rk.zoo.list_recipes())
+    for name in PRESETS:
+        assert rk.zoo.load_metadata(name)["recipe"] == RECIPES[name], name
+
+
+@pytest.mark.slow
+def test_cheapest_recipe_reproduces_its_card(tmp_path):
+    """Re-run a whole recipe (Z2CNN on MNIST6-180, 20 epochs of 800 images)
+    and compare with the shipped card (other backends draw other random
+    numbers: equal within a few test images)."""
+    from relaxed_keras.zoo.training import train_recipe
+
+    name = "z2cnn_none_mnist6_180"
+    _, meta = train_recipe(name, output=str(tmp_path / name), verbose=0)
+    card = rk.zoo.load_metadata(name)
+    assert abs(meta["test_accuracy"] - card["test_accuracy"]) <= 3.0
+    assert meta["parameters"] == card["parameters"]
 
 
 @pytest.mark.parametrize("name", PRESETS)

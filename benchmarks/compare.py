@@ -1,0 +1,411 @@
+"""Speed of relaxed_keras against PyTorch peers and the dense limit.
+
+One command measures, in one run on one machine:
+
+* per Keras backend (each in its own subprocess), the library's workloads
+  and the **dense limit** (an ordinary Keras CNN / `Conv2D` with the same
+  expanded convolution shapes, on the same backend):
+  1. P4CNN (zoo ``p4cnn``, 28x28x1): training images/s through `fit`,
+     inference images/s through `predict`; the dense limit is ``z2cnn``
+     with ``width = 10 * |G|`` channels;
+  2. one strict p4 group conv, 32x32, 32 -> 32 channels per element, k=3:
+     forward + backward (one `train_on_batch` step); dense limit `Conv2D`
+     128 -> 128;
+  3. `ContinuousGroupConv2D` and `PartialGroupConv2D` on SE(2), N=8, 32x32,
+     16 channels: forward + backward; dense limit `Conv2D` 128 -> 128;
+  4. `NonStationaryConv2D` (translation relaxed, T(2)), 32x32, 32 -> 32,
+     k=3: forward + backward and peak memory; against `Conv2D` 32 -> 32;
+  5. `RelaxedGroupConv2D` (L=3) against the strict group conv of workload 2.
+* in this process, the PyTorch references: e2cnn's ``R2Conv`` P4CNN (train
+  and cached eval mode) and a plain PyTorch P4CNN that rotates its kernels
+  with ``torch.rot90`` and calls ``conv2d``; and their single p4 layer.
+
+Batch 64, float32, 2 CPU threads. The table of ratios comes last.
+
+Run: ``python benchmarks/compare.py`` (``--smoke`` for a tiny CI run,
+``--backends jax``, ``--output results/benchmarks.json``).
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+# ---------------------------------------------------------------- helpers
+def _best_seconds(step, repeats, warmup=1):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _peak_rss_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------- keras worker
+def keras_worker(cfg):
+    """Measure the Keras workloads on the current backend."""
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, ROOT)
+    import relaxed_keras as rk
+
+    batch, repeats = cfg["batch"], cfg["repeats"]
+    size = cfg["size"]
+    rng = np.random.RandomState(0)
+    out = {"backend": keras.backend.backend(), "keras": keras.__version__}
+
+    def fit_throughput(model, jit_compile):
+        images = cfg["images"]
+        x = rng.rand(images, 28, 28, 1).astype("float32")
+        y = rng.randint(0, 10, images)
+        model.compile(optimizer="adam", jit_compile=jit_compile,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0)
+        seconds = _best_seconds(
+            lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0),
+            max(1, repeats // 2), warmup=0)
+        model.predict(x[:batch], batch_size=batch, verbose=0)
+        infer = _best_seconds(
+            lambda: model.predict(x, batch_size=batch, verbose=0),
+            max(1, repeats // 2), warmup=0)
+        return images / seconds, images / infer
+
+    for jit in cfg["jit"]:
+        key = f"jit={jit}"
+        keras.utils.set_random_seed(0)
+        p4 = rk.zoo.build("p4cnn", equivariance="strict")
+        dense = rk.zoo.build("z2cnn", equivariance="none", width=10 * 4)
+        out[f"p4cnn_train/{key}"], out[f"p4cnn_infer/{key}"] = fit_throughput(p4, jit)
+        out[f"dense_p4cnn_train/{key}"], out[f"dense_p4cnn_infer/{key}"] = (
+            fit_throughput(dense, jit))
+
+    def step_seconds(layer, input_shape, wrap=None):
+        inputs = keras.Input(input_shape[1:])
+        y = layer(inputs) if wrap is None else wrap(layer, inputs)
+        model = keras.Model(inputs, y)
+        model.compile(optimizer="sgd", loss="mse")
+        x = rng.rand(*input_shape).astype("float32")
+        target = np.zeros((input_shape[0],) + tuple(model.output_shape[1:]),
+                          "float32")
+        return _best_seconds(lambda: model.train_on_batch(x, target), repeats)
+
+    c = cfg["channels"]
+    p4 = rk.groups.get("p4")
+    out["gconv_p4"] = step_seconds(
+        rk.layers.GroupConv2D(c, 3, p4, padding=1, use_bias=False),
+        (batch, size, size, 4, c))
+    out["dense_gconv_p4"] = step_seconds(
+        keras.layers.Conv2D(4 * c, 3, padding="same", use_bias=False),
+        (batch, size, size, 4 * c))
+    out["relaxed_gconv_p4"] = step_seconds(
+        rk.layers.RelaxedGroupConv2D(c, 3, p4, num_filter_banks=3, padding=1,
+                                     use_bias=False),
+        (batch, size, size, 4, c))
+
+    n, cc = cfg["continuous_elements"], cfg["continuous_channels"]
+    se2 = rk.groups.SE2(num_elements=n)
+
+    def with_elements(layer, inputs):
+        elements = se2.grid_elements()
+        return layer([inputs, elements])[0]
+
+    out["continuous_se2"] = step_seconds(
+        rk.layers.ContinuousGroupConv2D(cc, 3, se2, padding=1),
+        (batch, size, size, n, cc), wrap=with_elements)
+    out["partial_se2"] = step_seconds(
+        rk.layers.PartialGroupConv2D(cc, 3, se2, padding=1),
+        (batch, size, size, n, cc), wrap=with_elements)
+    out["dense_se2"] = step_seconds(
+        keras.layers.Conv2D(n * cc, 3, padding="same"),
+        (batch, size, size, n * cc))
+
+    before = _peak_rss_mb()
+    out["nonstationary_t2"] = step_seconds(
+        rk.layers.NonStationaryConv2D(c, 3, omega_prime=1.0, padding=1,
+                                      chunk_size=cfg["chunk"]),
+        (batch, size, size, c))
+    out["nonstationary_t2_peak_mb"] = max(0.0, _peak_rss_mb() - before)
+    out["dense_t2"] = step_seconds(
+        keras.layers.Conv2D(c, 3, padding="same"), (batch, size, size, c))
+    return out
+
+
+# ------------------------------------------------------- torch references
+def torch_references(cfg):
+    """e2cnn and plain PyTorch P4CNNs and single p4 layers."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(cfg["threads"])
+    torch.manual_seed(0)
+    batch, repeats, images = cfg["batch"], cfg["repeats"], cfg["images"]
+    out = {"torch": torch.__version__}
+    x = torch.rand(images, 1, 28, 28)
+    y = torch.randint(0, 10, (images,))
+
+    def train_throughput(model):
+        opt = torch.optim.Adam(model.parameters())
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def epoch():
+            model.train()
+            for i in range(0, images, batch):
+                opt.zero_grad()
+                loss_fn(model(x[i:i + batch]), y[i:i + batch]).backward()
+                opt.step()
+
+        def infer():
+            model.eval()
+            with torch.no_grad():
+                for i in range(0, images, batch):
+                    model(x[i:i + batch])
+
+        train = _best_seconds(epoch, max(1, repeats // 2))
+        inference = _best_seconds(infer, max(1, repeats // 2))
+        return images / train, images / inference
+
+    out["torch_p4cnn_train"], out["torch_p4cnn_infer"] = train_throughput(
+        TorchP4CNN())
+    try:
+        model = e2cnn_p4cnn()
+    except ImportError:
+        out["e2cnn"] = None
+    else:
+        import e2cnn
+
+        out["e2cnn"] = getattr(e2cnn, "__version__", "0.2.3")
+        out["e2cnn_p4cnn_train"], out["e2cnn_p4cnn_infer"] = train_throughput(model)
+
+    c, size = cfg["channels"], cfg["size"]
+    layer = TorchGroupConv(c, c, 3)
+    inputs = torch.rand(batch, c * 4, size, size)
+
+    def step():
+        layer.zero_grad()
+        layer(inputs).square().mean().backward()
+
+    out["torch_gconv_p4"] = _best_seconds(step, repeats)
+    del np
+    return out
+
+
+def _torch_classes():
+    import torch
+
+    class GroupConv(torch.nn.Module):
+        """p4 group conv: kernels rotated with torch.rot90, one conv2d."""
+
+        def __init__(self, cin, cout, k, lifting=False, padding=1):
+            super().__init__()
+            gin = 1 if lifting else 4
+            self.weight = torch.nn.Parameter(
+                torch.randn(cout, cin, gin, k, k) / (cin * gin * k * k) ** 0.5)
+            self.lifting, self.padding = lifting, padding
+
+        def forward(self, x):
+            w = self.weight
+            kernels = []
+            for r in range(4):
+                rotated = torch.rot90(w, r, dims=(3, 4))
+                if not self.lifting:
+                    rotated = torch.roll(rotated, r, dims=2)
+                kernels.append(rotated)
+            w = torch.stack(kernels, dim=1)  # cout, 4, cin, gin, k, k
+            cout, _, cin, gin, k, _ = w.shape
+            w = w.reshape(cout * 4, cin * gin, k, k)
+            return torch.nn.functional.conv2d(x, w, padding=self.padding)
+
+    class P4CNN(torch.nn.Module):
+        def __init__(self, width=10):
+            super().__init__()
+            layers = [GroupConv(1, width, 3, lifting=True)]
+            layers += [GroupConv(width, width, 3) for _ in range(5)]
+            layers += [GroupConv(width, width, 4, padding=0)]
+            self.convs = torch.nn.ModuleList(layers)
+            self.norms = torch.nn.ModuleList(
+                [torch.nn.BatchNorm3d(width) for _ in layers])
+            self.head = torch.nn.Linear(width, 10)
+
+        def forward(self, x):
+            for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+                x = conv(x)
+                b, _, h, w = x.shape
+                x = norm(x.view(b, -1, 4, h, w)).relu().view(b, -1, h, w)
+                if i in (0, 2, 3, 4):
+                    x = torch.nn.functional.dropout(x, 0.3, self.training)
+                if i == 1:
+                    x = torch.nn.functional.max_pool2d(x, 2)
+            b = x.shape[0]
+            x = x.view(b, -1, 4, *x.shape[2:]).mean(dim=(3, 4)).amax(dim=2)
+            return self.head(x)
+
+    return GroupConv, P4CNN
+
+
+def TorchGroupConv(*args, **kwargs):
+    return _torch_classes()[0](*args, **kwargs)
+
+
+def TorchP4CNN():
+    return _torch_classes()[1]()
+
+
+def e2cnn_p4cnn(width=10):
+    """The same P4CNN with e2cnn's R2Conv (regular representations)."""
+    import torch
+    from e2cnn import gspaces
+    from e2cnn import nn as enn
+
+    space = gspaces.Rot2dOnR2(N=4)
+    field = enn.FieldType(space, width * [space.regular_repr])
+    layers = [enn.R2Conv(enn.FieldType(space, [space.trivial_repr]), field, 3,
+                         padding=1)]
+    layers += [enn.R2Conv(field, field, 3, padding=1) for _ in range(5)]
+    layers += [enn.R2Conv(field, field, 4, padding=0)]
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.input_type = enn.FieldType(space, [space.trivial_repr])
+            blocks = []
+            for i, conv in enumerate(layers):
+                blocks += [conv, enn.InnerBatchNorm(field), enn.ReLU(field)]
+                if i in (0, 2, 3, 4):
+                    blocks.append(enn.PointwiseDropout(field, 0.3))
+                if i == 1:
+                    blocks.append(enn.PointwiseMaxPool(field, 2))
+            self.body = enn.SequentialModule(*blocks)
+            self.pool = enn.GroupPooling(field)
+            self.head = torch.nn.Linear(width, 10)
+
+        def forward(self, x):
+            x = self.pool(self.body(enn.GeometricTensor(x, self.input_type)))
+            return self.head(x.tensor.mean(dim=(2, 3)))
+
+    return Model()
+
+
+# ------------------------------------------------------------------ main
+def configs(smoke):
+    if smoke:
+        return {"batch": 8, "repeats": 1, "images": 16, "size": 8, "channels": 4,
+                "continuous_elements": 4, "continuous_channels": 2, "chunk": 16,
+                "threads": 2, "jit": ["auto"]}
+    return {"batch": 64, "repeats": 5, "images": 512, "size": 32, "channels": 32,
+            "continuous_elements": 8, "continuous_channels": 16, "chunk": 64,
+            "threads": 2, "jit": [False, True]}
+
+
+def run_backend(backend, cfg):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+               OMP_NUM_THREADS=str(cfg["threads"]))
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(cfg)],
+        capture_output=True, text=True, env=env, timeout=3600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{backend} worker failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def ratio_rows(results, refs):
+    """(workload, backend, value, reference, ratio, target) rows."""
+    rows = []
+    for backend, r in results.items():
+        for jit in [k.split("/")[1] for k in r if k.startswith("p4cnn_train/")]:
+            tr, inf = r[f"p4cnn_train/{jit}"], r[f"p4cnn_infer/{jit}"]
+            rows.append(("P4CNN train img/s", f"{backend} {jit}", tr,
+                         "dense limit", r[f"dense_p4cnn_train/{jit}"] / tr, "<= 1.05"))
+            if refs.get("e2cnn_p4cnn_train"):
+                rows.append(("P4CNN train img/s", f"{backend} {jit}", tr, "e2cnn",
+                             refs["e2cnn_p4cnn_train"] / tr, "<= 1 (fastest <= 0.67)"))
+            rows.append(("P4CNN train img/s", f"{backend} {jit}", tr, "plain torch",
+                         refs["torch_p4cnn_train"] / tr, "-"))
+            rows.append(("P4CNN predict img/s", f"{backend} {jit}", inf,
+                         "dense limit", r[f"dense_p4cnn_infer/{jit}"] / inf, "<= 1.05"))
+            if refs.get("e2cnn_p4cnn_infer"):
+                rows.append(("P4CNN predict img/s", f"{backend} {jit}", inf,
+                             "e2cnn eval", refs["e2cnn_p4cnn_infer"] / inf,
+                             "fastest <= 0.67"))
+        rows.append(("p4 gconv fwd+bwd s", backend, r["gconv_p4"], "dense limit",
+                     r["gconv_p4"] / r["dense_gconv_p4"], "<= 1.05"))
+        rows.append(("p4 gconv fwd+bwd s", backend, r["gconv_p4"], "plain torch",
+                     r["gconv_p4"] / refs["torch_gconv_p4"], "-"))
+        rows.append(("relaxed L=3 fwd+bwd s", backend, r["relaxed_gconv_p4"],
+                     "strict gconv", r["relaxed_gconv_p4"] / r["gconv_p4"], "-"))
+        for key, name in (("continuous_se2", "continuous SE(2) N=8"),
+                          ("partial_se2", "partial SE(2) N=8")):
+            rows.append((f"{name} fwd+bwd s", backend, r[key], "dense limit",
+                         r[key] / r["dense_se2"], "-"))
+        rows.append(("non-stationary T(2) fwd+bwd s", backend, r["nonstationary_t2"],
+                     "Conv2D", r["nonstationary_t2"] / r["dense_t2"],
+                     f"peak {r['nonstationary_t2_peak_mb']:.0f} MB"))
+    return rows
+
+
+def format_table(rows):
+    lines = ["| workload | backend | value | reference | ratio | target |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for workload, backend, value, ref, ratio, target in rows:
+        lines.append(f"| {workload} | {backend} | {value:.4g} | {ref} | "
+                     f"{ratio:.2f} | {target} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser.add_argument("--output", default=None, help="JSON results")
+    parser.add_argument("--markdown", default=None,
+                        help="write the table section for BENCHMARKS.md here")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        print(json.dumps(keras_worker(json.loads(args.worker))))
+        return None
+    cfg = configs(args.smoke)
+    refs = torch_references(cfg)
+    results = {b: run_backend(b, cfg) for b in args.backends}
+    rows = ratio_rows(results, refs)
+    report = {
+        "command": "python benchmarks/compare.py" + (" --smoke" if args.smoke else ""),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+                   f"Python {platform.python_version()}",
+        "config": cfg, "references": refs, "results": results,
+    }
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(report, f, indent=2)
+    versions = "; ".join(
+        f"{b}: keras {r['keras']}" for b, r in results.items())
+    header = (f"Machine: {report['machine']}; torch {refs['torch']}, e2cnn "
+              f"{refs.get('e2cnn')}; {versions}. Command: `{report['command']}`.")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(header + "\n\n" + format_table(rows) + "\n")
+    print(header)
+    print("ratio = our time / the reference's time for the same work "
+          "(< 1: ours is faster; throughputs are inverted accordingly)")
+    print(format_table(rows))
+    return report
+
+
+if __name__ == "__main__":
+    main()
