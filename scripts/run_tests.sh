@@ -8,12 +8,19 @@ source "$ROOT/scripts/setup_env.sh" || exit 1
 set +e
 cd "$ROOT"
 BACKENDS="${RK_BACKENDS:-tensorflow jax torch}"
+# Two pytest workers per backend (pytest-xdist): most test time is
+# single-threaded tracing/compilation. RK_TEST_WORKERS=0 runs serially.
+WORKERS="${RK_TEST_WORKERS:-2}"
+PARALLEL=()
+if [ "$WORKERS" != 0 ] && "$PY" -c "import xdist" >/dev/null 2>&1; then
+    PARALLEL=(-n "$WORKERS" --dist load)
+fi
 status=0
 summary=""
 for backend in $BACKENDS; do
     echo "=================== KERAS_BACKEND=$backend ==================="
     start=$(date +%s)
-    KERAS_BACKEND="$backend" "$PY" -m pytest -q -p no:cacheprovider "$@"
+    KERAS_BACKEND="$backend" "$PY" -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" "$@"
     rc=$?
     end=$(date +%s)
     summary+="$backend: exit $rc in $((end - start)) s"$'\n'

@@ -13,7 +13,7 @@ from relaxed_keras.zoo.presets import CARD_FILE
 from relaxed_keras.zoo.presets import preset_path
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-PATTERN = re.compile(r"(<!-- presets:start -->\n).*?(\n<!-- presets:end -->)", re.S)
+PATTERN = re.compile(r"(<!-- presets:start -->).*?(<!-- presets:end -->)", re.S)
 
 for name in list_presets():
     with open(os.path.join(preset_path(name), CARD_FILE), "w") as f:
@@ -26,7 +26,7 @@ for relative in ("README.md", os.path.join("zoo", "README.md")):
         text = f.read()
     if not PATTERN.search(text):
         raise SystemExit(f"{relative}: no <!-- presets:start/end --> markers")
-    text = PATTERN.sub(lambda m: m.group(1) + preset_table() + m.group(2), text)
+    text = PATTERN.sub(lambda m: m.group(1) + "\n" + preset_table() + "\n" + m.group(2), text)
     with open(path, "w") as f:
         f.write(text)
     print(f"updated {relative}")

@@ -32,8 +32,8 @@ def _test_slice(meta):
         try:
             data = rk.datasets.load_dataset(
                 recipe["dataset"], train_size=1, **recipe.get("dataset_args", {}),
-                **({"progress": False} if "rotated" in recipe["dataset"]
-                   and "mnist6" not in recipe["dataset"] else {}),
+                **({"progress": False} if recipe["dataset"].startswith("rotated_")
+                   else {}),
             )
             _DATA[key] = data["test"]
         except ValueError:

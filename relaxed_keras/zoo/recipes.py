@@ -50,9 +50,13 @@ P4CNN_FASHION = {
     "none": ("z2cnn", {"equivariance": "none", "dropout": 0.1}),
     "strict": ("p4cnn", {"equivariance": "strict", "dropout": 0.1}),
     "relaxed": ("p4cnn", {"equivariance": "relaxed", "dropout": 0.1}),
+    # Trained on the deterministic (theta-scaled) grid: with random offsets
+    # in training and the grid in inference, batch norm statistics did not
+    # match (train 54 % / validation 27 % after 6 epochs).
     "partial": ("p4cnn", {
         "equivariance": "partial", "group": "p4", "dropout": 0.1,
-        "continuous_options": {"distribution_lr_factor": 1.0},
+        "continuous_options": {"distribution_lr_factor": 1.0,
+                               "sample_offset": False},
     }),
     "soft": ("p4cnn", {"equivariance": "soft", "group": "p4", "dropout": 0.1}),
 }
@@ -103,9 +107,12 @@ def _all_recipes():
                 arch, model, dataset, FASHION, f"{dataset}, 10 classes"
             )
     for mode in ("none", "strict", "relaxed"):
+        # The 6-channel relaxed net's ReLUs all died at 1e-3 (loss stuck at
+        # log 10 from the first epoch); 5e-4 trains it.
+        settings = {**NOISY, "learning_rate": 5e-4} if mode == "relaxed" else NOISY
         recipes[f"cnn7_{mode}_noisy_rotated_mnist"] = _recipe(
             "cnn7", {"equivariance": mode, "alpha": 1e-4},
-            "noisy_rotated_mnist", NOISY,
+            "noisy_rotated_mnist", settings,
             "MNIST rotated by multiples of 90 degrees with anisotropic "
             "Gaussian noise, sigma 0.1 (anisotropic-noise study, Sec. 4)",
         )
