@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from relaxed_keras.datasets.mnist import keras_cache_path
-from relaxed_keras.datasets.rotation import random_rotations
+from relaxed_keras.datasets.rotation import rotate_splits
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 FILES = (
@@ -110,8 +110,4 @@ def rotated_fashion_mnist(source="auto", seed=0, progress=True):
     Returns:
         ``(x_train, y_train), (x_test, y_test)``, float32 ``[N, 28, 28, 1]``.
     """
-    splits = []
-    for offset, (x, y) in enumerate(fashion_mnist(source)):
-        rotated, _ = random_rotations(x, seed + offset, progress=progress)
-        splits.append((rotated, y))
-    return tuple(splits)
+    return rotate_splits(fashion_mnist(source), seed, progress=progress)

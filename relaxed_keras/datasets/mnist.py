@@ -92,10 +92,6 @@ def rotated_mnist(source="auto", seed=0, progress=False):
     Returns:
         ``(x_train, y_train), (x_test, y_test)``, float32 ``[N, 28, 28, 1]``.
     """
-    from relaxed_keras.datasets.rotation import random_rotations
+    from relaxed_keras.datasets.rotation import rotate_splits
 
-    splits = []
-    for offset, (x, y) in enumerate(mnist(source)):
-        rotated, _ = random_rotations(x, seed + offset, progress=progress)
-        splits.append((rotated, y))
-    return tuple(splits)
+    return rotate_splits(mnist(source), seed, progress=progress)

@@ -82,3 +82,12 @@ def random_rotations(images, seed, progress=False):
     degrees = np.random.RandomState(seed).uniform(0.0, 360.0, size=len(images))
     rotated = rotate_array_images(images, degrees, progress=progress)
     return np.clip(rotated, 0.0, 1.0), degrees
+
+
+def rotate_splits(splits, seed, progress=False):
+    """Apply `random_rotations` to ``(x, y)`` splits: split ``i`` draws its
+    angles with ``seed + i``. Returns the splits as a tuple."""
+    return tuple(
+        (random_rotations(x, seed + offset, progress=progress)[0], y)
+        for offset, (x, y) in enumerate(splits)
+    )
