@@ -109,27 +109,35 @@ def cmd_evaluate(args):
     return 0
 
 
-def _save_plots(model, x, y, output, name):
+def _plots(rows, sweep, output, name):
+    """PNGs of learned-equivariance rows and a rotation sweep (accuracy as a
+    fraction); none when matplotlib is missing."""
     from relaxed_keras import diagnostics
 
     paths = {}
-    rows = diagnostics.learned_equivariance(model)
     try:
         if rows:
             paths["learned_equivariance"] = diagnostics.plot_learned_equivariance(
                 rows, os.path.join(output, "learned_equivariance.png")
             )
         sweep_path = os.path.join(output, "rotation_sweep.png")
-        sweep = diagnostics.rotation_sweep(
-            model, x, y, angles=tuple(range(0, 360, 30)), circle_crop=False,
-            plot_path=sweep_path, title=f"{name}: accuracy vs. rotation",
+        diagnostics.plot_rotation_sweep(
+            sweep, sweep_path, title=f"{name}: accuracy vs. rotation"
         )
         paths["rotation_sweep"] = sweep_path
     except ImportError:  # matplotlib missing: numbers only
-        sweep = diagnostics.rotation_sweep(
-            model, x, y, angles=tuple(range(0, 360, 30)), circle_crop=False
-        )
-    return rows, sweep, paths
+        pass
+    return paths
+
+
+def _save_plots(model, x, y, output, name):
+    from relaxed_keras import diagnostics
+
+    rows = diagnostics.learned_equivariance(model)
+    sweep = diagnostics.rotation_sweep(
+        model, x, y, angles=tuple(range(0, 360, 30)), circle_crop=False
+    )
+    return rows, sweep, _plots(rows, sweep, output, name)
 
 
 def cmd_report(args):
@@ -169,27 +177,33 @@ def cmd_finetune(args):
           f"data set {name}: {len(y_train)} training / {len(y_test)} test images")
     model = zoo.load(args.name, learning_rate=args.learning_rate)
     keras.utils.set_random_seed(args.seed)
-    def invariance():
-        return diagnostics.equivariance_error(
+    before = (
+        _accuracy(model, x_test, y_test),
+        diagnostics.equivariance_error(
             model, x_test[:32], group="p4", metric="relative"
-        )
-
-    before = (_accuracy(model, x_test, y_test), invariance(),
-              diagnostics.learned_equivariance(model))
+        ),
+        diagnostics.learned_equivariance(model),
+    )
     start = time.time()
     model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
               callbacks=training.callbacks_for(model), verbose=args.verbose)
     seconds = time.time() - start
-    after = _accuracy(model, x_test, y_test)
+    # One measurement of the fine-tuned model serves the table, the plots
+    # and the new preset's metadata.
+    measured = training.measure(model, x_test, y_test)
     print()
     _print_table(
         ("model", "test accuracy %", "rot90 invariance error"),
         [("pretrained", f"{before[0]:.2f}", f"{before[1]:.2e}"),
-         (f"fine-tuned ({args.epochs} epochs, {seconds:.0f} s)", f"{after:.2f}",
-          f"{invariance():.2e}")],
+         (f"fine-tuned ({args.epochs} epochs, {seconds:.0f} s)",
+          f"{measured['test_accuracy']:.2f}",
+          f"{measured['rot90_invariance_error']:.2e}")],
     )
     os.makedirs(args.output, exist_ok=True)
-    rows, _, paths = _save_plots(model, x_test[:500], y_test[:500], args.output, args.name)
+    rows = measured["learned_equivariance"]
+    sweep = [{"angle": r["angle"], "accuracy": r["accuracy"] / 100.0}
+             for r in measured["rotation_sweep"]]
+    paths = _plots(rows, sweep, args.output, args.name)
     print()
     print("Learned equivariance per layer (pretrained -> fine-tuned):")
     _print_table(
@@ -211,7 +225,7 @@ def cmd_finetune(args):
         "train_seconds": round(seconds, 1),
         "accuracy_before_finetuning": round(before[0], 3),
         "environment": training.environment(devices),
-        **training.measure(model, x_test, y_test),
+        **measured,
     }
     target = os.path.join(args.output, "preset")
     presets.save_preset(model, target, meta["architecture"], new_meta)
