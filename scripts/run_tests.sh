@@ -20,7 +20,7 @@ summary=""
 for backend in $BACKENDS; do
     echo "=================== KERAS_BACKEND=$backend ==================="
     start=$(date +%s)
-    KERAS_BACKEND="$backend" "$PY" -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" "$@"
+    KERAS_BACKEND="$backend" "$PY" -m pytest -q -p no:cacheprovider --durations=15 "${PARALLEL[@]}" "$@"
     rc=$?
     end=$(date +%s)
     summary+="$backend: exit $rc in $((end - start)) s"$'\n'

@@ -14,7 +14,10 @@ from tests.models import small_partial  # noqa: E402
 
 def main(model_path, inputs_path, output_path, mode, kind="gcnn"):
     if mode == "keras":
-        model = keras.saving.load_model(model_path)
+        # compile=False: a file saved under JAX records the resolved
+        # jit_compile=True, which would make torch trace the predict step
+        # with dynamo (about a minute) for no part of what is tested here.
+        model = keras.saving.load_model(model_path, compile=False)
     else:
         model = small_gcnn("p4m") if kind == "gcnn" else small_partial("e2_8")
         model.load_weights(model_path)

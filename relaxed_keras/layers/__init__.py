@@ -10,6 +10,8 @@ from relaxed_keras.layers.continuous_conv import PointwiseGroupConv2D
 from relaxed_keras.layers.global_pooling import GlobalSpatialPooling2D
 from relaxed_keras.layers.group_conv import GroupConv2D
 from relaxed_keras.layers.group_pooling import GroupPooling
+from relaxed_keras.layers.kernel_cache import KernelCache
+from relaxed_keras.layers.kernel_cache import cached_kernels
 from relaxed_keras.layers.lifting_conv import LiftingConv2D
 from relaxed_keras.layers.partial_group_conv import Clip
 from relaxed_keras.layers.partial_group_conv import PartialGroupConv2D
@@ -29,6 +31,8 @@ __all__ = [
     "LiftingConv2D",
     "GroupConv2D",
     "GroupPooling",
+    "KernelCache",
+    "cached_kernels",
     "GroupMaxPooling2D",
     "GroupAveragePooling2D",
     "GlobalSpatialPooling2D",

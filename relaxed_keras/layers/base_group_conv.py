@@ -10,20 +10,25 @@ from keras import regularizers
 from relaxed_keras import groups as groups_lib
 from relaxed_keras.kernels import KernelTransform
 from relaxed_keras.layers import padding as padding_lib
+from relaxed_keras.layers.kernel_cache import KernelCacheMixin
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import standardize_pair
 from relaxed_keras.layers.spatial import validate_group_features
 
 
-class BaseGroupConv(SpatialSamplingMixin, keras.layers.Layer):
+class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
     """Base class of `LiftingConv2D` and `GroupConv2D`.
 
     Subclasses set ``lifting`` and may override `_kernel_shape` and
-    `conv_kernel` (the relaxed layers mix several kernel banks there). The
+    `compute_conv_kernel` (the relaxed layers mix several kernel banks
+    there). The
     layer pads explicitly, expands the base kernel into all ``|G|``
     transformed copies with one gather (`KernelTransform`) and runs a single
     `keras.ops.conv`. The bias has one value per filter, shared over the
-    group axis, so that it commutes with the group action.
+    group axis, so that it commutes with the group action. Inside
+    `relaxed_keras.layers.cached_kernels` (which `ZooModel.predict` and
+    `evaluate` use) the expanded kernel is computed once and cached; the
+    cache is never a weight and never saved.
 
     Args:
         filters: number of output channels per group element.
@@ -138,6 +143,10 @@ class BaseGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             self.bias = None
         # Validates the padding against the spatial size early.
         self.compute_output_shape(input_shape)
+        kh, kw = self.kernel_size
+        self._build_kernel_cache(
+            (kh, kw, self.group_in * in_channels, self.group.size * self.filters)
+        )
 
     def _validate_input_shape(self, input_shape):
         return validate_group_features(
@@ -145,7 +154,7 @@ class BaseGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         )
 
     # ------------------------------------------------------------------
-    def conv_kernel(self):
+    def compute_conv_kernel(self):
         """The folded ``[kh, kw, G_in * C_in, |G| * filters]`` kernel."""
         return self.transform(ops.convert_to_tensor(self.kernel))
 

@@ -152,7 +152,7 @@ class BaseRelaxedGroupConv(BaseGroupConv):
             return ops.einsum("abhcglf,lh->abhcgf", expanded, weights)
         return ops.einsum("abhcglf,lg->abhcgf", expanded, weights)
 
-    def conv_kernel(self):
+    def compute_conv_kernel(self):
         return self.transform.fold(self.combined_kernel())
 
     def equivariance_summary(self):

@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from relaxed_keras.layers.kernel_cache import cached_kernels
+
 
 class ZooModel(keras.Model):
     """A functional `keras.Model` whose config is its constructor arguments.
@@ -10,7 +12,28 @@ class ZooModel(keras.Model):
     Subclasses build the feature graph in ``__init__`` (keras-hub style) and
     end with `_finish_classifier`, which adds the dense head, initialises the
     functional model and records the config.
+
+    `predict`, `evaluate`, `predict_on_batch` and `test_on_batch` run inside
+    `relaxed_keras.layers.cached_kernels`: the group convolutions expand
+    their kernels once per call instead of once per batch (also for the
+    validation pass of `fit`, which calls `evaluate`).
     """
+
+    def predict(self, *args, **kwargs):
+        with cached_kernels(self):
+            return super().predict(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with cached_kernels(self):
+            return super().evaluate(*args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        with cached_kernels(self):
+            return super().predict_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with cached_kernels(self):
+            return super().test_on_batch(*args, **kwargs)
 
     def _model_input(self, input_shape, model_kwargs):
         """``keras.Input`` and, when ``input_normalization=(mean, std)`` is

@@ -145,7 +145,13 @@ def load(name, compile=True, learning_rate=1e-3):
 
 
 def compile_classifier(model, learning_rate=1e-3):
-    """Adam, sparse categorical cross-entropy on logits, accuracy."""
+    """Adam, sparse categorical cross-entropy on logits, accuracy.
+
+    ``jit_compile`` stays Keras's ``"auto"``: on a CPU-only machine that is
+    XLA off on TensorFlow, on for JAX and eager torch, the faster choice on
+    each backend in the measurements of ``BENCHMARKS.md`` (XLA's CPU
+    convolution backward pass makes TensorFlow+XLA training 5-7x slower).
+    """
     import keras
 
     model.compile(

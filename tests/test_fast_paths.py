@@ -1,0 +1,115 @@
+"""Fast paths against the straightforward computation they replace
+(relative error < 1e-5 in float32), on every backend."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+import relaxed_keras as rk
+from tests.helpers import relative_error
+from tests.helpers import to_numpy
+
+
+def test_kernel_transform_gather_matches_rot90_and_roll():
+    """The one-gather p4 expansion equals rotating every copy with
+    `ops.rot90` and cyclically shifting its input group axis."""
+    p4 = rk.groups.get("p4")
+    kernel = np.random.RandomState(2).randn(3, 3, 4, 2, 5).astype("float32")
+    fast = to_numpy(rk.kernels.KernelTransform(p4, (3, 3), lifting=False).expand(
+        ops.convert_to_tensor(kernel)))
+    for r in range(4):
+        rotated = to_numpy(ops.rot90(ops.convert_to_tensor(kernel), k=r, axes=(0, 1)))
+        slow = np.roll(rotated, r, axis=2)
+        assert relative_error(fast[..., r, :], slow) < 1e-5
+
+
+def test_continuous_kernel_network_runs_once_per_call():
+    """All group elements' kernels come from one batched kernel-network
+    evaluation (not one per element)."""
+    layer = rk.layers.ContinuousGroupConv2D(3, 3, rk.groups.SE2(num_elements=8),
+                                            padding=1)
+    elements = rk.groups.SE2(num_elements=8).grid_elements()
+    x = np.random.RandomState(3).rand(2, 6, 6, 8, 2).astype("float32")
+    layer([x, elements])
+    calls = []
+    network_call = layer.kernel_network.call
+
+    def counting_call(*args, **kwargs):
+        calls.append(args[0].shape)
+        return network_call(*args, **kwargs)
+
+    layer.kernel_network.call = counting_call
+    layer([x, elements])
+    assert len(calls) == 1
+    assert tuple(calls[0])[:-1] == (8, 3, 3, 8)
+
+
+@pytest.mark.parametrize("group", ["p4", "p4m"])
+def test_relaxed_mixed_kernel_matches_per_bank_convolutions(group):
+    """Output-indexed relaxed conv (Eq. 5): one convolution with the
+    weight-mixed kernel equals running a strict group conv per filter bank
+    and summing ``w_l(g) * out_l(., g)`` over the banks, for arbitrary
+    (symmetry-breaking) relaxed weights."""
+    g = rk.groups.get(group)
+    rng = np.random.RandomState(4)
+    x = rng.rand(2, 7, 7, g.size, 3).astype("float32")
+    layer = rk.layers.RelaxedGroupConv2D(4, 3, g, num_filter_banks=3,
+                                         relaxed_weights_on="output", padding=1)
+    layer(x)
+    weights = rng.randn(3, g.size).astype("float32")
+    layer.relaxed_weights.assign(weights)
+    strict = rk.layers.GroupConv2D(4, 3, g, padding=1, use_bias=False)
+    strict(x)
+    banks = to_numpy(layer.kernel)
+    slow = to_numpy(layer.bias)[None, None, None, None, :].astype("float32")
+    for bank, w in zip(banks, weights):
+        strict.kernel.assign(bank)
+        slow = slow + to_numpy(strict(x)) * w[None, None, None, :, None]
+    assert relative_error(layer(x), slow) < 1e-5
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_cached_kernels_match_per_call_kernels_and_follow_weight_updates(
+    tmp_path, jit_compile
+):
+    """`predict`/`evaluate` read kernels expanded once per call: the same
+    outputs as the per-call expansion, refreshed after every weight update
+    (also inside compiled predict functions), and never saved."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = rk.zoo.build("p4cnn", equivariance="relaxed", width=4)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit_compile)
+    rng = np.random.RandomState(5)
+    x = rng.rand(16, 28, 28, 1).astype("float32")
+    y = rng.randint(0, 10, 16)
+    convs = [layer for layer in model._flatten_layers()
+             if isinstance(layer, rk.layers.BaseGroupConv)]
+    assert convs and all(not layer._kernel_cache_active for layer in convs)
+    params = model.count_params()
+    for _ in range(2):
+        cached = model.predict(x, batch_size=8, verbose=0)
+        direct = to_numpy(model(x, training=False))
+        assert relative_error(cached, direct) < 1e-5
+        assert relative_error(model.predict_on_batch(x), direct) < 1e-5
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # weights change
+    after = model.predict(x, batch_size=8, verbose=0)
+    assert relative_error(after, to_numpy(model(x, training=False))) < 1e-5
+    assert relative_error(after, cached) > 1e-4  # the cache followed the update
+    assert all(not layer._kernel_cache_active for layer in convs)
+    # State, not weights: no parameters, no checkpoint entries.
+    assert model.count_params() == params
+    assert not any("kernel_cache" in v.path for v in model.weights)
+    assert any("kernel_cache" in v.path for v in model.non_trainable_variables)
+    path = str(tmp_path / "model.weights.h5")
+    model.save_weights(path)
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        names = []
+        f.visit(names.append)
+    assert not any("kernel_cache" in n and "vars/" in n for n in names)
+    clone = rk.zoo.build("p4cnn", equivariance="relaxed", width=4)
+    clone.load_weights(path)
+    assert relative_error(clone.predict(x, verbose=0), after) < 1e-5
