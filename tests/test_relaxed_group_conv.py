@@ -120,11 +120,13 @@ def test_gradients_reach_the_relaxed_weights(lifting):
     target = np.random.rand(*layer.compute_output_shape(x.shape)).astype("float32")
     kernel, bias = layer.kernel.value, layer.bias.value
     order = [v.path for v in layer.trainable_variables]
+    # Non-trainable state (the inference kernel cache) goes in unchanged.
+    state = [v.value for v in layer.non_trainable_variables]
 
     def loss(w):
         values = {"kernel": kernel, "bias": bias, "relaxed_weights": w}
         trainable = [values[p.split("/")[-1]] for p in order]
-        out, _ = layer.stateless_call(trainable, [], x)
+        out, _ = layer.stateless_call(trainable, state, x)
         return ops.sum(ops.square(ops.subtract(out, target)))
 
     grad = gradient(loss, np.ones((3, 4), "float32"))

@@ -14,7 +14,9 @@ The cache is state, not a weight: it is absent from ``layer.weights``,
 files never depend on whether a cache was used (`.weights.h5` and `.keras`
 hold the base parameters only). It is a non-trainable variable all the same
 (``layer.variables``), so the compiled JAX predict function receives its
-current value as state instead of freezing it as a constant.
+current value as state instead of freezing it as a constant; like a
+`SeedGenerator`'s state it is one of the ``non_trainable_variables`` that
+``layer.stateless_call`` takes.
 """
 
 import contextlib
