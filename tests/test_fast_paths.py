@@ -96,6 +96,9 @@ def test_cached_kernels_match_per_call_kernels_and_follow_weight_updates(
     after = model.predict(x, batch_size=8, verbose=0)
     assert relative_error(after, to_numpy(model(x, training=False))) < 1e-5
     assert relative_error(after, cached) > 1e-4  # the cache followed the update
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    expected_loss = float(to_numpy(loss_fn(y, model(x, training=False))))
+    assert abs(model.evaluate(x, y, batch_size=16, verbose=0) - expected_loss) < 1e-4
     assert all(not layer._kernel_cache_active for layer in convs)
     # State, not weights: no parameters, no checkpoint entries.
     assert model.count_params() == params

@@ -34,9 +34,8 @@ class KernelCache(keras.layers.Layer):
 
     def __init__(self, shape, **kwargs):
         super().__init__(trainable=False, **kwargs)
-        self.shape = tuple(shape)
         self.value = self.add_weight(
-            name="value", shape=self.shape, initializer="zeros", trainable=False
+            name="value", shape=tuple(shape), initializer="zeros", trainable=False
         )
         self.built = True
 
