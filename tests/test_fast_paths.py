@@ -115,3 +115,75 @@ def test_cached_kernels_match_per_call_kernels_and_follow_weight_updates(
     clone = rk.zoo.build("p4cnn", equivariance="relaxed", width=4)
     clone.load_weights(path)
     assert relative_error(clone.predict(x, verbose=0), after) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "padding, strides, dilation",
+    [(1, 1, 1), ("same", 1, 1), ("same_equiv", 1, 2), (2, 1, 1), (1, 2, 1)],
+)
+def test_same_padding_fast_path_matches_explicit_padding(padding, strides, dilation):
+    """Stride-1 symmetric ``(k - 1) / 2`` padding runs as ``ops.conv(padding=
+    "same")`` without copying the input; every padding equals explicit
+    zero padding followed by a ``"valid"`` convolution."""
+    p4 = rk.groups.get("p4")
+    x = np.random.RandomState(5).rand(2, 9, 9, 4, 3).astype("float32")
+    layer = rk.layers.GroupConv2D(5, 3, p4, padding=padding, strides=strides,
+                                  dilation_rate=dilation)
+    fast = to_numpy(layer(x))
+    _, conv_padding = layer._pad_for_conv(x.reshape(2, 9, 9, 12), (9, 9))
+    expect_same = strides == 1 and padding in (1, "same", "same_equiv")
+    assert conv_padding == ("same" if expect_same else "valid")
+    pads = layer.spatial_padding((9, 9))
+    padded = np.pad(x.reshape(2, 9, 9, 12), [(0, 0), pads[0], pads[1], (0, 0)])
+    slow = ops.conv(ops.convert_to_tensor(padded), layer.compute_conv_kernel(),
+                    strides=strides, padding="valid", dilation_rate=dilation)
+    slow = to_numpy(slow).reshape(fast.shape) + to_numpy(layer.bias)
+    assert relative_error(fast, slow) < 1e-5
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_batch_normalization_folded_path_matches_keras(training):
+    """`relaxed_keras.layers.BatchNormalization` normalises ``[B, H, W, |G|,
+    C]`` on the folded ``|G| * C`` view with tiled scale and offset; output
+    and moving statistics equal `keras.layers.BatchNormalization`'s."""
+    import keras
+
+    x = np.random.RandomState(6).randn(4, 5, 5, 4, 3).astype("float32") * 2 + 1
+    ours = rk.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    reference = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    ours.build(x.shape)
+    reference.build(x.shape)
+    rng = np.random.RandomState(7)
+    values = [rng.rand(3).astype("float32") + 0.5 for _ in range(4)]
+    ours.set_weights(values)
+    reference.set_weights(values)
+    fast = to_numpy(ours(x, training=training))
+    slow = to_numpy(reference(x, training=training))
+    assert relative_error(fast, slow) < 1e-5
+    for a, b in zip(ours.get_weights(), reference.get_weights()):
+        assert relative_error(a, b) < 1e-5
+    if training:  # the statistics did move
+        assert relative_error(ours.get_weights()[2], values[2]) > 1e-3
+
+
+def test_batch_normalization_loads_keras_batch_normalization_weights(tmp_path):
+    """The class keeps Keras's name, so ``.weights.h5`` files written with
+    `keras.layers.BatchNormalization` (entries are named after the class)
+    load into models built with the relaxed_keras layer."""
+    import keras
+
+    def model(norm):
+        inputs = keras.Input((5, 5, 4, 3))
+        x = rk.layers.GroupConv2D(3, 3, "p4", padding=1)(inputs)
+        return keras.Model(inputs, norm(momentum=0.9)(x))
+
+    old = model(keras.layers.BatchNormalization)
+    rng = np.random.RandomState(8)
+    old.set_weights([rng.rand(*w.shape).astype("float32") + 0.5
+                     for w in old.get_weights()])
+    path = str(tmp_path / "old.weights.h5")
+    old.save_weights(path)
+    new = model(rk.layers.BatchNormalization)
+    new.load_weights(path)
+    x = rng.rand(2, 5, 5, 4, 3).astype("float32")
+    assert relative_error(to_numpy(new(x)), to_numpy(old(x))) < 1e-5

@@ -164,14 +164,19 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
             x = ops.reshape(
                 x, (shape[0], shape[1], shape[2], shape[3] * shape[4])
             )
-        x = self._pad(x, (x.shape[1], x.shape[2]))
+        x, conv_padding = self._pad_for_conv(x, (x.shape[1], x.shape[2]))
         y = ops.conv(
             x,
             self.conv_kernel(),
             strides=self.strides,
-            padding="valid",
+            padding=conv_padding,
             dilation_rate=self.dilation_rate,
         )
+        if self.use_bias:
+            # On the folded [B, H, W, |G| * filters] view: XLA's CPU backend
+            # broadcasts a short channel vector over rank 5 slowly.
+            bias = ops.convert_to_tensor(self.bias)
+            y = y + ops.tile(bias, (self.group.size,))
         out_shape = ops.shape(y)
         y = ops.reshape(
             y,
@@ -183,8 +188,6 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
                 self.filters,
             ),
         )
-        if self.use_bias:
-            y = y + self.bias
         return self.activation(y) if self.activation is not None else y
 
     def equivariance_summary(self):

@@ -263,12 +263,12 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
     def convolve(self, features, out_elements, in_elements=None):
         """Features on the input domain -> features on ``out_elements``."""
         x = self.fold_group_axis(features)
-        x = self._pad(x, (x.shape[1], x.shape[2]))
+        x, conv_padding = self._pad_for_conv(x, (x.shape[1], x.shape[2]))
         y = ops.conv(
             x,
             self.conv_kernel(out_elements, in_elements),
             strides=self.strides,
-            padding="valid",
+            padding=conv_padding,
             dilation_rate=self.dilation_rate,
         )
         return self.finish(y, out_elements)
@@ -283,10 +283,15 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
 
     def finish(self, y, out_elements):
         """``[B, H, W, N * F]`` -> group layout, bias, activation, masking."""
-        shape = ops.shape(y)
-        y = ops.reshape(y, (shape[0], shape[1], shape[2], self.group.size, self.filters))
         if self.use_bias:
-            y = y + self.bias
+            # On the folded [B, H, W, N * F] view, the bias tiled: XLA's CPU
+            # backend broadcasts a short channel vector over rank 5 slowly.
+            bias = ops.convert_to_tensor(self.bias)
+            y = y + ops.tile(bias, (self.group.size,))
+        shape = ops.shape(y)
+        y = ops.reshape(
+            y, (shape[0], shape[1], shape[2], self.group.size, self.filters)
+        )
         if self.activation is not None:
             y = self.activation(y)
         _, _, weight = element_transform(out_elements)

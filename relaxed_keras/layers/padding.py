@@ -1,9 +1,12 @@
 """Explicit spatial padding and the exactness condition of strided layers.
 
 All convolutions and poolings of relaxed_keras pad explicitly and then run
-with ``padding="valid"``: Keras's ``"same"`` pads differently on torch than on
-TensorFlow/JAX when the stride is larger than 1, and padding decides whether
-a strided layer is exactly equivariant.
+with ``padding="valid"``: Keras's ``"same"`` pads differently on torch than
+on TensorFlow/JAX when the stride is larger than 1, and padding decides
+whether a strided layer is exactly equivariant. The one exception is a
+stride-1 convolution padded by ``(k - 1) / 2`` on every side, which all
+backends pad identically inside ``ops.conv(padding="same")`` without a copy
+of the input (`SpatialSamplingMixin._pad_for_conv`).
 
 A layer with kernel ``k`` (dilation included), stride ``s`` and padding
 ``(before, after)`` on an input of size ``i`` samples windows starting at

@@ -33,7 +33,6 @@ from relaxed_keras import groups as groups_lib
 
 MODES = ("none", "strict", "relaxed", "partial", "soft")
 DISCRETE_MODES = ("none", "strict", "relaxed")
-PLANNED_MODES = ()
 SOFT_DEFAULTS = {
     "omega_prime": [0.0, 0.0, 2.0],
     "learn_omega_prime": ["theta"],
@@ -43,13 +42,14 @@ SOFT_DEFAULTS = {
 
 
 def batch_norm(name=None):
-    """`keras.layers.BatchNormalization` with the reference implementations'
-    statistics: PyTorch's default ``momentum=0.1`` (new-batch weight) is
-    Keras's ``momentum=0.9`` (Keras's default 0.99 lags far behind the
-    batch statistics on the short runs of small data sets, and the
-    inference-mode model then disagrees with the trained one) and
-    ``epsilon=1e-5``."""
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    """Batch normalisation (`relaxed_keras.layers.BatchNormalization`: the
+    Keras layer with a fast path for group feature maps) with the reference
+    implementations' statistics: PyTorch's default ``momentum=0.1``
+    (new-batch weight) is Keras's ``momentum=0.9`` (Keras's default 0.99
+    lags far behind the batch statistics on the short runs of small data
+    sets, and the inference-mode model then disagrees with the trained one)
+    and ``epsilon=1e-5``."""
+    return rk_layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
 class ModelSpec:
@@ -79,14 +79,9 @@ class ModelSpec:
         continuous_options=None,
     ):
         if equivariance not in modes:
-            planned = (
-                f" ({equivariance!r} layers are not implemented yet)"
-                if equivariance in PLANNED_MODES
-                else ""
-            )
             raise ValueError(
                 f"{architecture} supports equivariance in {tuple(modes)} with "
-                f"group 'p4' or 'p4m'{planned}. "
+                "group 'p4' or 'p4m'. "
                 f"Received: equivariance={equivariance!r}"
             )
         self.architecture = architecture
