@@ -375,17 +375,25 @@ def main(argv=None):
     parser.add_argument("--output", default=None, help="JSON results")
     parser.add_argument("--markdown", default=None,
                         help="write the table section for BENCHMARKS.md here")
+    parser.add_argument("--jit", nargs="+", default=None,
+                        choices=["auto", "False", "True"],
+                        help="jit_compile settings of the P4CNN workload "
+                             "(default: False and True; auto in --smoke)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
         print(json.dumps(keras_worker(json.loads(args.worker))))
         return None
     cfg = configs(args.smoke)
+    if args.jit:
+        cfg["jit"] = [{"False": False, "True": True}.get(j, j) for j in args.jit]
     refs = torch_references(cfg)
     results = {b: run_backend(b, cfg) for b in args.backends}
     rows = ratio_rows(results, refs)
     report = {
-        "command": "python benchmarks/compare.py" + (" --smoke" if args.smoke else ""),
+        "command": "python benchmarks/compare.py"
+                   + (" --smoke" if args.smoke else "")
+                   + (" --jit " + " ".join(args.jit) if args.jit else ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
                    f"Python {platform.python_version()}",
         "config": cfg, "references": refs, "results": results,

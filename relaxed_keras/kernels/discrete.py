@@ -97,12 +97,21 @@ class KernelTransform:
             np.all(np.isclose(weights[..., 0], 1.0))
             and np.all(weights[..., 1:] == 0.0)
         )
+        # Backend tensors made once here (layers build their transform
+        # before any tracing): converting numpy inside a traced call breaks
+        # a torch.compile graph (dynamo cannot trace ``ndarray.dtype``).
         if self.is_permutation:
-            self.indices = indices[..., 0].astype("int32")
+            self.indices = ops.convert_to_tensor(
+                indices[..., 0].reshape(-1), dtype="int32"
+            )
             self.weights = None
         else:
-            self.indices = indices.astype("int32")
-            self.weights = weights.astype("float32")
+            self.indices = ops.convert_to_tensor(
+                indices.reshape(-1), dtype="int32"
+            )
+            self.weights = ops.convert_to_tensor(
+                weights.reshape(-1, 4, 1, 1), dtype="float32"
+            )
         self.g_in = g_in
 
     def expand(self, kernel):
@@ -112,15 +121,13 @@ class KernelTransform:
         g_out = self.group.size
         flat = ops.reshape(kernel, (kh * kw * self.g_in, c_in, c_out))
         if self.is_permutation:
-            out = ops.take(flat, ops.reshape(self.indices, (-1,)), axis=0)
+            out = ops.take(flat, self.indices, axis=0)
         else:
-            gathered = ops.take(flat, ops.reshape(self.indices, (-1,)), axis=0)
+            gathered = ops.take(flat, self.indices, axis=0)
             gathered = ops.reshape(
                 gathered, (g_out * kh * kw * self.g_in, 4, c_in, c_out)
             )
-            weights = ops.cast(
-                ops.reshape(self.weights, (-1, 4, 1, 1)), kernel.dtype
-            )
+            weights = ops.cast(self.weights, kernel.dtype)
             out = ops.sum(gathered * weights, axis=1)
         out = ops.reshape(out, (g_out, kh, kw, self.g_in, c_in, c_out))
         return ops.transpose(out, (1, 2, 3, 4, 0, 5))

@@ -18,7 +18,6 @@ from relaxed_keras.layers.partial_group_conv import PartialGroupConv2D
 from relaxed_keras.layers.nonstationary_conv import NonStationaryConv2D
 from relaxed_keras.layers.nonstationary_conv import NonStationaryGroupConv2D
 from relaxed_keras.layers.nonstationary_conv import NonStationaryLiftingConv2D
-from relaxed_keras.layers.normalization import BatchNormalization
 from relaxed_keras.layers.normalization import SpatialLayerNormalization
 from relaxed_keras.layers.relaxed_group_conv import BaseRelaxedGroupConv
 from relaxed_keras.layers.relaxed_group_conv import RelaxedGroupConv2D
@@ -37,7 +36,6 @@ __all__ = [
     "GroupMaxPooling2D",
     "GroupAveragePooling2D",
     "GlobalSpatialPooling2D",
-    "BatchNormalization",
     "SpatialLayerNormalization",
     "BaseRelaxedGroupConv",
     "RelaxedLiftingConv2D",

@@ -158,6 +158,10 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
         return self.transform(ops.convert_to_tensor(self.kernel))
 
     def call(self, inputs):
+        # The kernel before any op on the inputs: with torch.compile, a
+        # graph break here once left the input reshape alone in a graph, which
+        # inductor (torch 2.13) failed to compile with dynamic shapes.
+        kernel = self.conv_kernel()
         shape = ops.shape(inputs)
         x = inputs
         if not self.lifting:
@@ -167,16 +171,11 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
         x, conv_padding = self._pad_for_conv(x, (x.shape[1], x.shape[2]))
         y = ops.conv(
             x,
-            self.conv_kernel(),
+            kernel,
             strides=self.strides,
             padding=conv_padding,
             dilation_rate=self.dilation_rate,
         )
-        if self.use_bias:
-            # On the folded [B, H, W, |G| * filters] view: XLA's CPU backend
-            # broadcasts a short channel vector over rank 5 slowly.
-            bias = ops.convert_to_tensor(self.bias)
-            y = y + ops.tile(bias, (self.group.size,))
         out_shape = ops.shape(y)
         y = ops.reshape(
             y,
@@ -188,6 +187,8 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
                 self.filters,
             ),
         )
+        if self.use_bias:
+            y = y + self.bias
         return self.activation(y) if self.activation is not None else y
 
     def equivariance_summary(self):

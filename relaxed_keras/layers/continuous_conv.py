@@ -283,15 +283,12 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
 
     def finish(self, y, out_elements):
         """``[B, H, W, N * F]`` -> group layout, bias, activation, masking."""
-        if self.use_bias:
-            # On the folded [B, H, W, N * F] view, the bias tiled: XLA's CPU
-            # backend broadcasts a short channel vector over rank 5 slowly.
-            bias = ops.convert_to_tensor(self.bias)
-            y = y + ops.tile(bias, (self.group.size,))
         shape = ops.shape(y)
         y = ops.reshape(
             y, (shape[0], shape[1], shape[2], self.group.size, self.filters)
         )
+        if self.use_bias:
+            y = y + self.bias
         if self.activation is not None:
             y = self.activation(y)
         _, _, weight = element_transform(out_elements)

@@ -42,14 +42,13 @@ SOFT_DEFAULTS = {
 
 
 def batch_norm(name=None):
-    """Batch normalisation (`relaxed_keras.layers.BatchNormalization`: the
-    Keras layer with a fast path for group feature maps) with the reference
-    implementations' statistics: PyTorch's default ``momentum=0.1``
-    (new-batch weight) is Keras's ``momentum=0.9`` (Keras's default 0.99
-    lags far behind the batch statistics on the short runs of small data
-    sets, and the inference-mode model then disagrees with the trained one)
-    and ``epsilon=1e-5``."""
-    return rk_layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    """`keras.layers.BatchNormalization` with the reference implementations'
+    statistics: PyTorch's default ``momentum=0.1`` (new-batch weight) is
+    Keras's ``momentum=0.9`` (Keras's default 0.99 lags far behind the
+    batch statistics on the short runs of small data sets, and the
+    inference-mode model then disagrees with the trained one) and
+    ``epsilon=1e-5``."""
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
 class ModelSpec:
@@ -136,6 +135,16 @@ class ModelSpec:
         kwargs.setdefault("padding", "valid")
         if self.equivariance == "none":
             padding = kwargs.pop("padding")
+            strides = kwargs.get("strides", 1)
+            if (
+                isinstance(padding, int)
+                and strides in (1, (1, 1))
+                and isinstance(kernel_size, int)
+                and kernel_size % 2 == 1
+                and padding == (kernel_size - 1) // 2
+            ):
+                # Identical on every backend, and no copy of the input.
+                padding = "same"
             conv = keras.layers.Conv2D(
                 filters,
                 kernel_size,
