@@ -139,6 +139,7 @@ class ModelSpec:
             if (
                 isinstance(padding, int)
                 and strides in (1, (1, 1))
+                and kwargs.get("dilation_rate", 1) in (1, (1, 1))
                 and isinstance(kernel_size, int)
                 and kernel_size % 2 == 1
                 and padding == (kernel_size - 1) // 2
