@@ -90,6 +90,14 @@ def compute_padding(padding, size, kernel_size, stride):
     )
 
 
+def equals_same(kernel_size, stride, before, after):
+    """True when ``(before, after)`` padding is what ``ops.conv(padding=
+    "same")`` does on every backend: stride 1, odd effective kernel, and
+    ``(k - 1) / 2`` on both sides."""
+    half = (kernel_size - 1) // 2
+    return stride == 1 and kernel_size % 2 == 1 and before == after == half
+
+
 def output_size(size, kernel_size, stride, before, after):
     """Number of windows along one axis (None when ``size`` is None)."""
     if size is None:

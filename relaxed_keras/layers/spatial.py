@@ -66,8 +66,8 @@ class SpatialSamplingMixin:
         if not any(p for pair in pads for p in pair):
             return x, "valid"
         if all(
-            s == 1 and k % 2 == 1 and pair == ((k - 1) // 2, (k - 1) // 2)
-            for s, k, pair in zip(self.strides, self.effective_kernel_size, pads)
+            padding_lib.equals_same(k, s, *pair)
+            for k, s, pair in zip(self.effective_kernel_size, self.strides, pads)
         ):
             return x, "same"
         return self._pad(x, spatial_shape), "valid"

@@ -29,6 +29,7 @@ import math
 import keras
 
 import relaxed_keras.layers as rk_layers
+from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras import groups as groups_lib
 
 MODES = ("none", "strict", "relaxed", "partial", "soft")
@@ -135,14 +136,12 @@ class ModelSpec:
         kwargs.setdefault("padding", "valid")
         if self.equivariance == "none":
             padding = kwargs.pop("padding")
-            strides = kwargs.get("strides", 1)
             if (
                 isinstance(padding, int)
-                and strides in (1, (1, 1))
-                and kwargs.get("dilation_rate", 1) in (1, (1, 1))
                 and isinstance(kernel_size, int)
-                and kernel_size % 2 == 1
-                and padding == (kernel_size - 1) // 2
+                and kwargs.get("strides", 1) in (1, (1, 1))
+                and kwargs.get("dilation_rate", 1) in (1, (1, 1))
+                and padding_lib.equals_same(kernel_size, 1, padding, padding)
             ):
                 # Identical on every backend, and no copy of the input.
                 padding = "same"
