@@ -97,9 +97,10 @@ class KernelTransform:
             np.all(np.isclose(weights[..., 0], 1.0))
             and np.all(weights[..., 1:] == 0.0)
         )
-        # Backend tensors made once here (layers build their transform
-        # before any tracing): converting numpy inside a traced call breaks
-        # a torch.compile graph (dynamo cannot trace ``ndarray.dtype``).
+        # Backend tensors made once here (layers create their transform in
+        # __init__, outside any traced call): converting numpy inside a
+        # traced call breaks a torch.compile graph (dynamo cannot trace
+        # ``ndarray.dtype``).
         if self.is_permutation:
             self.indices = ops.convert_to_tensor(
                 indices[..., 0].reshape(-1), dtype="int32"

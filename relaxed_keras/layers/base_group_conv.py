@@ -21,10 +21,11 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
 
     Subclasses set ``lifting`` and may override `_kernel_shape` and
     `compute_conv_kernel` (the relaxed layers mix several kernel banks
-    there). The layer pads explicitly, expands the base kernel into all
-    ``|G|`` transformed copies with one gather (`KernelTransform`) and runs
-    a single `keras.ops.conv`. The bias has one value per filter, shared over the
-    group axis, so that it commutes with the group action. Inside
+    there). The layer expands the base kernel into all ``|G|`` transformed
+    copies with one gather (`KernelTransform`) and runs a single
+    `keras.ops.conv` (padding as in `SpatialSamplingMixin._pad_for_conv`).
+    The bias has one value per filter, shared over the group axis, so that
+    it commutes with the group action. Inside
     `relaxed_keras.layers.cached_kernels` (which `ZooModel.predict` and
     `evaluate` use) the expanded kernel is computed once and cached; the
     cache is never a weight and never saved.

@@ -63,8 +63,6 @@ class SpatialSamplingMixin:
         padded explicitly and convolved ``"valid"``.
         """
         pads = self.spatial_padding(spatial_shape)
-        if not any(p for pair in pads for p in pair):
-            return x, "valid"
         if all(
             padding_lib.equals_same(k, s, *pair)
             for k, s, pair in zip(self.effective_kernel_size, self.strides, pads)

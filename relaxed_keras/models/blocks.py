@@ -29,8 +29,8 @@ import math
 import keras
 
 import relaxed_keras.layers as rk_layers
-from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras import groups as groups_lib
+from relaxed_keras.layers import padding as padding_lib
 
 MODES = ("none", "strict", "relaxed", "partial", "soft")
 DISCRETE_MODES = ("none", "strict", "relaxed")
