@@ -81,8 +81,8 @@ def test_data_parallel(tmp_path, capsys):
         assert main(args) == 2
         assert "KERAS_BACKEND=jax" in capsys.readouterr().err
         return
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               KERAS_BACKEND="jax")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(), KERAS_BACKEND="jax")
     result = subprocess.run([sys.executable, "-m", "relaxed_keras", *args],
                             env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
