@@ -15,9 +15,9 @@ def with_fast_compile(environ):
     return (flags + " " + FAST_COMPILE_FLAG).strip()
 
 
-def optimizing_env(**extra):
-    """A copy of ``os.environ`` without `FAST_COMPILE_FLAG`, plus ``extra``."""
-    env = dict(os.environ, **extra)
+def optimizing_env():
+    """A copy of ``os.environ`` without `FAST_COMPILE_FLAG`."""
+    env = dict(os.environ)
     flags = env.get("XLA_FLAGS", "").replace(FAST_COMPILE_FLAG, "").strip()
     if flags:
         env["XLA_FLAGS"] = flags
