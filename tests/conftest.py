@@ -11,11 +11,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # jit-compiled partial-conv model (finite at the default level).
 # Long training runs in subprocesses without it (tests/xla_flags.py).
 # RK_TEST_XLA_OPTIMIZE=1 keeps XLA's defaults. Benchmarks never set it.
-from tests.xla_flags import with_fast_compile  # noqa: E402
+from tests.xla_flags import with_xla_flag  # noqa: E402
 
 if (os.environ.get("KERAS_BACKEND") == "jax"
         and os.environ.get("RK_TEST_XLA_OPTIMIZE", "0") != "1"):
-    os.environ["XLA_FLAGS"] = with_fast_compile(os.environ)
+    os.environ["XLA_FLAGS"] = with_xla_flag(os.environ)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

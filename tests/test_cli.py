@@ -9,6 +9,7 @@ import pytest
 
 import relaxed_keras as rk
 from relaxed_keras.cli import main
+from tests.xla_flags import with_xla_flag
 
 PRESET = "p4cnn_partial_mnist6_180"
 
@@ -81,8 +82,8 @@ def test_data_parallel(tmp_path, capsys):
         assert main(args) == 2
         assert "KERAS_BACKEND=jax" in capsys.readouterr().err
         return
-    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-    env = dict(os.environ, XLA_FLAGS=flags.strip(), KERAS_BACKEND="jax")
+    flags = with_xla_flag(os.environ, "--xla_force_host_platform_device_count=2")
+    env = dict(os.environ, XLA_FLAGS=flags, KERAS_BACKEND="jax")
     result = subprocess.run([sys.executable, "-m", "relaxed_keras", *args],
                             env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,18 +1,19 @@
-"""The XLA flag the JAX test runs use (set in conftest.py, before JAX is
-imported), and an environment without it for subprocesses that train for
-long enough to prefer XLA's optimised code."""
+"""XLA_FLAGS for the tests: the fast-compile flag the JAX test runs use
+(set in conftest.py, before JAX is imported), appending other flags for
+subprocesses, and an environment without the fast-compile flag for
+subprocesses that train for long enough to prefer XLA's optimised code."""
 
 import os
 
 FAST_COMPILE_FLAG = "--xla_backend_optimization_level=0"
 
 
-def with_fast_compile(environ):
-    """``environ``'s XLA_FLAGS with `FAST_COMPILE_FLAG` added (once)."""
+def with_xla_flag(environ, flag=FAST_COMPILE_FLAG):
+    """``environ``'s XLA_FLAGS with ``flag`` appended (once)."""
     flags = environ.get("XLA_FLAGS", "")
-    if FAST_COMPILE_FLAG in flags:
+    if flag in flags.split():
         return flags
-    return (flags + " " + FAST_COMPILE_FLAG).strip()
+    return (flags + " " + flag).strip()
 
 
 def optimizing_env():
