@@ -40,10 +40,13 @@ class KernelNetwork(keras.layers.Layer):
         self.num_layers = num_layers
         self.output_units = output_units
 
-    def for_output(self, output_units, hidden_units=None, name=None):
-        """A fresh, unbuilt copy of this template with ``output_units``."""
+    def for_output(self, output_units, hidden_units=None, name=None, dtype=None):
+        """A fresh, unbuilt copy of this template with ``output_units``
+        (and, when given, the dtype policy ``dtype``)."""
         config = self.get_config()
         config.pop("name", None)
+        if dtype is not None:
+            config["dtype"] = dtype
         config["output_units"] = int(output_units)
         if hidden_units is not None:
             config["hidden_units"] = int(hidden_units)

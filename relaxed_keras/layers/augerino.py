@@ -80,6 +80,7 @@ class Augerino(keras.layers.Layer):
                 f"Received: input_shape={tuple(input_shape)}"
             )
         self.theta = self.add_weight(
+            autocast=False,  # float32 geometry under mixed precision
             name="theta",
             shape=(),
             initializer=keras.initializers.Constant(self.initial_theta),

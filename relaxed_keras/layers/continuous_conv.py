@@ -51,6 +51,39 @@ def _continuous_group(group, name):
     return group
 
 
+def _check_float32_variables(layer):
+    """Kernel generation (group elements, kernel network) runs in float32;
+    only the convolution runs in the policy's compute dtype. Mixed policies
+    (``"mixed_bfloat16"``, ``"mixed_float16"``) keep float32 variables and
+    are supported; an all-low-precision policy is not."""
+    if layer.dtype_policy.variable_dtype != "float32":
+        raise ValueError(
+            f"{type(layer).__name__} generates its kernels in float32: its dtype "
+            "policy must keep float32 variables ('float32', 'mixed_bfloat16' or "
+            f"'mixed_float16'). Received: dtype={layer.dtype_policy.name!r}"
+        )
+
+
+def standardize_inputs(layer, inputs):
+    """Features -> the layer's compute dtype, elements -> float32.
+
+    Continuous layers turn off Keras's input conversion (it would cast the
+    group elements to the compute dtype too, e.g. bfloat16 angles, and
+    break equivariance under mixed precision) and convert here instead.
+    """
+
+    def convert(x, dtype):
+        if x is None or isinstance(x, keras.KerasTensor):
+            return x
+        return ops.cast(ops.convert_to_tensor(x), dtype)
+
+    if isinstance(inputs, (list, tuple)) and inputs:
+        return [convert(inputs[0], layer.compute_dtype)] + [
+            convert(e, "float32") for e in inputs[1:]
+        ]
+    return convert(inputs, layer.compute_dtype)
+
+
 def element_transform(elements):
     """Columns of an elements tensor: ``angle, mirror, weight`` ([N] each)."""
     elements = ops.convert_to_tensor(elements, dtype="float32")
@@ -158,6 +191,13 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        _check_float32_variables(self)
+        # Keras would cast every float input to the compute dtype, the
+        # group elements too; `__call__` casts the features only.
+        self._convert_input_args = False
+
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(standardize_inputs(self, inputs), *args, **kwargs)
 
     # ------------------------------------------------------------------
     @property
@@ -186,10 +226,13 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         features_shape = self._split_inputs(input_shape)[0]
         in_channels = self._validate_features_shape(features_shape)
         self.in_channels = in_channels
+        # The kernel network always runs in float32 (its own policy), so
+        # mixed precision lowers only the convolution, not the geometry.
         self.kernel_network = self.kernel_network_template.for_output(
             in_channels * self.filters,
             hidden_units=self._kernel_network_hidden_units(),
             name="kernel_network",
+            dtype="float32",
         )
         self.kernel_network.build((None, self.coordinate_dim))
         if self.use_bias:
@@ -266,7 +309,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         x, conv_padding = self._pad_for_conv(x, (x.shape[1], x.shape[2]))
         y = ops.conv(
             x,
-            self.conv_kernel(out_elements, in_elements),
+            ops.cast(self.conv_kernel(out_elements, in_elements), x.dtype),
             strides=self.strides,
             padding=conv_padding,
             dilation_rate=self.dilation_rate,
@@ -292,7 +335,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         if self.activation is not None:
             y = self.activation(y)
         _, _, weight = element_transform(out_elements)
-        return y * ops.reshape(weight, (1, 1, 1, -1, 1))
+        return y * ops.cast(ops.reshape(weight, (1, 1, 1, -1, 1)), y.dtype)
 
     def call(self, inputs, training=None):
         features, in_elements, given = self._split_inputs(inputs)
@@ -453,6 +496,10 @@ class ContinuousGroupPooling(keras.layers.Layer):
                 f"`mode` must be 'max' or 'mean'. Received: mode={mode!r}"
             )
         self.mode = mode
+        self._convert_input_args = False  # elements stay float32
+
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(standardize_inputs(self, inputs), *args, **kwargs)
 
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
@@ -462,7 +509,7 @@ class ContinuousGroupPooling(keras.layers.Layer):
             )
         features, elements = inputs
         _, _, weight = element_transform(elements)
-        weight = ops.reshape(weight, (1, 1, 1, -1, 1))
+        weight = ops.cast(ops.reshape(weight, (1, 1, 1, -1, 1)), features.dtype)
         if self.mode == "mean":
             return ops.sum(features * weight, axis=3) / ops.sum(weight)
         masked = ops.where(weight > 0.0, features, ops.full_like(features, -1e30))

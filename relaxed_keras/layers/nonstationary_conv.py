@@ -189,12 +189,14 @@ class NonStationaryMixin:
     def build_distribution(self):
         seed = self.seed if self.seed is not None else None
         self.rff_filter = self.add_weight(
+            autocast=False,  # float32 geometry under mixed precision
             name="rff_filter",
             shape=(self.num_features, len(self.relative_dims)),
             initializer=keras.initializers.RandomNormal(seed=seed),
             trainable=False,
         )
         self.rff_domain = self.add_weight(
+            autocast=False,  # float32 geometry under mixed precision
             name="rff_domain",
             shape=(self.num_features, len(self.absolute_dims)),
             initializer=keras.initializers.RandomNormal(
@@ -209,6 +211,7 @@ class NonStationaryMixin:
                 for d in self.learn_omega_prime
             ]
             self.omega_prime_variable = self.add_weight(
+                autocast=False,  # float32 geometry under mixed precision
                 name="omega_prime",
                 shape=(len(initial),),
                 initializer=keras.initializers.Constant(initial),
@@ -384,13 +387,15 @@ class NonStationaryMixin:
             kernel_shape = kernels.shape
             sum_square = sum_square + ops.sum(ops.square(kernels))
             kernels = ops.reshape(kernels, (stop - start, -1, n_out * self.filters))
+            kernels = ops.cast(kernels, windows.dtype)  # compute dtype
             outputs.append(ops.einsum("bsc,scf->bsf", windows[:, start:stop], kernels))
         y = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=1)
         y = ops.reshape(y, (-1, out_h, out_w, n_out * self.filters))
         if self.normalize_kernel:
             # Linear in the kernel: scaling the output = scaling every kernel.
             size = len(positions) * int(np.prod(kernel_shape[1:]))
-            y = y * self.kernel_scale(sum_square / size, kernel_shape)
+            scale = self.kernel_scale(sum_square / size, kernel_shape)
+            y = y * ops.cast(scale, y.dtype)
         return self.finish(y, out_elements)
 
     def equivariance_summary(self):

@@ -139,6 +139,7 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
     def build_distribution(self):
         c = self.distribution_lr_factor
         self.theta = self.add_weight(
+            autocast=False,  # float32 geometry under mixed precision
             name="theta",
             shape=(),
             initializer=keras.initializers.Constant(self.initial_theta / c),
@@ -146,14 +147,17 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
         )
         if self.group.mirror:
             self.mirror_logit = self.add_weight(
+                autocast=False,  # float32 geometry under mixed precision
                 name="mirror_logit",
                 shape=(),
                 initializer=keras.initializers.Constant(self.initial_mirror_logit / c),
             )
             self.gumbel_step = self.add_weight(
+                autocast=False,  # float32 geometry under mixed precision
                 name="gumbel_step", shape=(), initializer="zeros", trainable=False
             )
             self.gumbel_decay_steps = self.add_weight(
+                autocast=False,  # float32 geometry under mixed precision
                 name="gumbel_decay_steps",
                 shape=(),
                 initializer=keras.initializers.Constant(
