@@ -173,7 +173,8 @@ def cmd_finetune(args):
     name, data = _dataset(meta, args.dataset, train_size=args.train_size,
                           test_size=args.test_size)
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
-    print(f"backend: {keras.backend.backend()}, devices: {devices}; "
+    print(f"backend: {keras.backend.backend()}, devices: {devices}, dtype policy: "
+          f"{keras.config.dtype_policy().name}; "
           f"data set {name}: {len(y_train)} training / {len(y_test)} test images")
     model = zoo.load(args.name, learning_rate=args.learning_rate)
     keras.utils.set_random_seed(args.seed)
@@ -308,6 +309,10 @@ def build_parser():
                        default="none",
                        help="data_parallel: keras.distribution.DataParallel "
                        "over all local devices (JAX backend)")
+        p.add_argument("--dtype-policy", default="float32",
+                       choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                       help="Keras dtype policy of the model's layers (mixed: "
+                       "float32 weights, low-precision convolutions)")
         p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
         p.set_defaults(func=func)
     return parser
@@ -315,11 +320,22 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    policy = getattr(args, "dtype_policy", None)
+    previous = None
+    if policy is not None:
+        import keras
+
+        # Layers read the global policy when they are built.
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
     try:
         return args.func(args)
     except ValueError as error:
         print(f"relaxed-keras {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            keras.config.set_dtype_policy(previous)
 
 
 if __name__ == "__main__":

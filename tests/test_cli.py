@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 import relaxed_keras as rk
@@ -44,20 +45,29 @@ def test_evaluate_and_report(tmp_path, capsys):
     assert (tmp_path / "learned_equivariance.png").stat().st_size > 1000
 
 
-def test_finetune_writes_a_loadable_preset(tmp_path, capsys):
-    """The main job on tiny settings: load, evaluate, fit, compare, plot."""
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_finetune_writes_a_loadable_preset(tmp_path, capsys, policy):
+    """The main job on tiny settings: load, evaluate, fit, compare, plot;
+    under mixed precision too, where the saved preset is still float32
+    (its probe logits are float32 outputs, the global policy is restored)."""
     args = ["finetune", PRESET, "--epochs", "1", "--train-size", "64",
             "--test-size", "32", "--batch-size", "32", "--verbose", "0",
-            "--output", str(tmp_path)]
+            "--output", str(tmp_path), "--dtype-policy", policy]
     assert main(args) == 0
+    assert keras.config.dtype_policy().name == "float32"
     out = capsys.readouterr().out
     assert "pretrained" in out and "fine-tuned" in out
+    assert f"dtype policy: {policy}" in out
     assert "Learned equivariance per layer" in out
     model = rk.zoo.load(str(tmp_path / "preset"))
     meta = rk.zoo.load_metadata(str(tmp_path / "preset"))
     assert meta["recipe"]["finetuned_from"] == PRESET
     assert meta["environment"]["backend"] == keras.backend.backend()
+    assert meta["environment"]["dtype_policy"] == policy
     assert model.count_params() == rk.zoo.load_metadata(PRESET)["parameters"]
+    probe = rk.zoo.presets.probe_batch(model.input_shape[1:])
+    logits = model.predict(probe, verbose=0)
+    assert np.abs(logits - np.array(meta["probe_logits"])).max() < 1e-4
 
 
 def test_train_runs_a_recipe(tmp_path, capsys):

@@ -175,6 +175,24 @@ def probe_batch(input_shape, size=8):
     return np.random.RandomState(0).rand(size, *input_shape).astype("float32")
 
 
+def _float32_twin(model):
+    """``model`` itself in float32; under a mixed policy, a float32 copy
+    with the same weights, so probe logits do not depend on the policy the
+    preset was trained with (weights are float32 either way)."""
+    import keras
+
+    if model.dtype_policy.name == "float32":
+        return model
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        twin = type(model).from_config(model.get_config())
+    finally:
+        keras.config.set_dtype_policy(previous)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def save_preset(model, folder, architecture, metadata):
     """Write a preset folder (config, weights, metadata with sha256 and
     probe logits, model card). Returns the metadata written."""
@@ -195,7 +213,7 @@ def save_preset(model, folder, architecture, metadata):
     metadata["weights_sha256"] = sha256_of(weights)
     metadata["parameters"] = int(model.count_params())
     metadata["probe_logits"] = np.asarray(
-        model.predict(probe, verbose=0), "float64"
+        _float32_twin(model).predict(probe, verbose=0), "float64"
     ).round(6).tolist()
     metadata = _jsonable(metadata)
     with open(os.path.join(folder, METADATA_FILE), "w") as f:

@@ -172,6 +172,7 @@ def environment(devices=1):
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "devices": devices,
+        "dtype_policy": keras.config.dtype_policy().name,
     }
 
 
