@@ -23,7 +23,12 @@ One command measures, in one run on one machine:
 Batch 64, float32, 2 CPU threads. The table of ratios comes last.
 
 Run: ``python benchmarks/compare.py`` (``--smoke`` for a tiny CI run,
-``--backends jax``, ``--output results/benchmarks.json``).
+``--backends jax``, ``--output results/benchmarks.json``). ``--device gpu``
+measures on the first CUDA device instead (Keras's JAX and torch backends
+place work there by themselves; the PyTorch references move their models
+and data there and synchronise before every clock reading; peak memory is
+the device allocator's peak instead of the process RSS; more images per
+P4CNN epoch, so the GPU's per-epoch overhead does not dominate).
 """
 
 import argparse
@@ -56,6 +61,43 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _device_name():
+    """Where the current Keras backend places its tensors."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return str(jax.devices()[0].device_kind)
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return gpus[0].name if gpus else "cpu"
+
+
+def _peak_memory_mb(gpu, reset=False):
+    """Process peak so far: RSS on CPU; on a GPU, torch's allocator peak
+    (``reset=True`` starts a new peak first). JAX's device statistics keep
+    one peak for the whole process, which earlier workloads set: ``None``
+    (not measured) there."""
+    if not gpu:
+        return _peak_rss_mb()
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        if reset:
+            torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.max_memory_allocated() / 2**20
+    return None
+
+
 # ---------------------------------------------------------- keras worker
 def keras_worker(cfg):
     """Measure the Keras workloads on the current backend."""
@@ -69,6 +111,11 @@ def keras_worker(cfg):
     size = cfg["size"]
     rng = np.random.RandomState(0)
     out = {"backend": keras.backend.backend(), "keras": keras.__version__}
+    gpu = cfg.get("device") == "gpu"
+    out["device"] = _device_name()
+    if gpu and "cpu" in out["device"].lower():
+        raise RuntimeError(f"--device gpu, but {out['backend']} runs on "
+                           f"{out['device']}")
 
     def fit_throughput(model, jit_compile):
         images = cfg["images"]
@@ -135,12 +182,14 @@ def keras_worker(cfg):
         keras.layers.Conv2D(n * cc, 3, padding="same"),
         (batch, size, size, n * cc))
 
-    before = _peak_rss_mb()
+    before = _peak_memory_mb(gpu, reset=True)
     out["nonstationary_t2"] = step_seconds(
         rk.layers.NonStationaryConv2D(c, 3, omega_prime=1.0, padding=1,
                                       chunk_size=cfg["chunk"]),
         (batch, size, size, c))
-    out["nonstationary_t2_peak_mb"] = max(0.0, _peak_rss_mb() - before)
+    after = _peak_memory_mb(gpu)
+    out["nonstationary_t2_peak_mb"] = (
+        None if after is None else max(0.0, after - before))
     out["dense_t2"] = step_seconds(
         keras.layers.Conv2D(c, 3, padding="same"), (batch, size, size, c))
     return out
@@ -156,8 +205,12 @@ def torch_references(cfg):
     torch.manual_seed(0)
     batch, repeats, images = cfg["batch"], cfg["repeats"], cfg["images"]
     out = {"torch": torch.__version__}
-    x = torch.rand(images, 1, 28, 28)
-    y = torch.randint(0, 10, (images,))
+    device = "cuda" if cfg.get("device") == "gpu" else "cpu"
+    if device == "cuda":
+        out["device"] = torch.cuda.get_device_name(0)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    x = torch.rand(images, 1, 28, 28, device=device)
+    y = torch.randint(0, 10, (images,), device=device)
 
     def train_throughput(model):
         opt = torch.optim.Adam(model.parameters())
@@ -169,19 +222,21 @@ def torch_references(cfg):
                 opt.zero_grad()
                 loss_fn(model(x[i:i + batch]), y[i:i + batch]).backward()
                 opt.step()
+            sync()
 
         def infer():
             model.eval()
             with torch.no_grad():
                 for i in range(0, images, batch):
                     model(x[i:i + batch])
+            sync()
 
         train = _best_seconds(epoch, max(1, repeats // 2))
         inference = _best_seconds(infer, max(1, repeats // 2))
         return images / train, images / inference
 
     out["torch_p4cnn_train"], out["torch_p4cnn_infer"] = train_throughput(
-        TorchP4CNN())
+        TorchP4CNN().to(device))
     try:
         model = e2cnn_p4cnn()
     except ImportError:
@@ -190,15 +245,17 @@ def torch_references(cfg):
         import e2cnn
 
         out["e2cnn"] = getattr(e2cnn, "__version__", "0.2.3")
-        out["e2cnn_p4cnn_train"], out["e2cnn_p4cnn_infer"] = train_throughput(model)
+        out["e2cnn_p4cnn_train"], out["e2cnn_p4cnn_infer"] = train_throughput(
+            model.to(device))
 
     c, size = cfg["channels"], cfg["size"]
-    layer = TorchGroupConv(c, c, 3)
-    inputs = torch.rand(batch, c * 4, size, size)
+    layer = TorchGroupConv(c, c, 3).to(device)
+    inputs = torch.rand(batch, c * 4, size, size, device=device)
 
     def step():
         layer.zero_grad()
         layer(inputs).square().mean().backward()
+        sync()
 
     out["torch_gconv_p4"] = _best_seconds(step, repeats)
     del np
@@ -302,14 +359,21 @@ def e2cnn_p4cnn(width=10):
 
 
 # ------------------------------------------------------------------ main
-def configs(smoke):
+def configs(smoke, device="cpu"):
     if smoke:
         return {"batch": 8, "repeats": 1, "images": 16, "size": 8, "channels": 4,
                 "continuous_elements": 4, "continuous_channels": 2, "chunk": 16,
-                "threads": 2, "jit": ["auto"]}
+                "threads": 2, "jit": ["auto"], "device": device}
+    if device == "gpu":
+        # 8,192 images per P4CNN epoch (128 steps): a 512-image epoch of 8
+        # steps is mostly per-epoch overhead on a GPU.
+        return {"batch": 64, "repeats": 5, "images": 8192, "size": 32,
+                "channels": 32, "continuous_elements": 8, "continuous_channels": 16,
+                "chunk": 64, "threads": os.cpu_count(), "jit": ["auto"],
+                "device": device}
     return {"batch": 64, "repeats": 5, "images": 512, "size": 32, "channels": 32,
             "continuous_elements": 8, "continuous_channels": 16, "chunk": 64,
-            "threads": 2, "jit": [False, True]}
+            "threads": 2, "jit": [False, True], "device": device}
 
 
 def run_backend(backend, cfg):
@@ -355,7 +419,8 @@ def ratio_rows(results, refs):
                          r[key] / r["dense_se2"], "-"))
         rows.append(("non-stationary T(2) fwd+bwd s", backend, r["nonstationary_t2"],
                      "Conv2D", r["nonstationary_t2"] / r["dense_t2"],
-                     f"peak {r['nonstationary_t2_peak_mb']:.0f} MB"))
+                     "peak n/a" if r["nonstationary_t2_peak_mb"] is None
+                     else f"peak {r['nonstationary_t2_peak_mb']:.0f} MB"))
     return rows
 
 
@@ -379,23 +444,36 @@ def main(argv=None):
                         choices=["auto", "False", "True"],
                         help="jit_compile settings of the P4CNN workload "
                              "(default: False and True; auto in --smoke)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
+                        help="gpu: the first CUDA device (jax and torch)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
         print(json.dumps(keras_worker(json.loads(args.worker))))
         return None
-    cfg = configs(args.smoke)
+    cfg = configs(args.smoke, args.device)
     if args.jit:
         cfg["jit"] = [{"False": False, "True": True}.get(j, j) for j in args.jit]
     refs = torch_references(cfg)
-    results = {b: run_backend(b, cfg) for b in args.backends}
+    results, failures = {}, {}
+    for backend in args.backends:
+        try:
+            results[backend] = run_backend(backend, cfg)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            failures[backend] = str(error)
+            print(f"{backend}: FAILED\n{error}", file=sys.stderr)
     rows = ratio_rows(results, refs)
     report = {
         "command": "python benchmarks/compare.py"
                    + (" --smoke" if args.smoke else "")
+                   + (" --device gpu" if args.device == "gpu" else "")
+                   + (" --backends " + " ".join(args.backends)
+                      if list(args.backends) != list(BACKENDS) else "")
                    + (" --jit " + " ".join(args.jit) if args.jit else ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-                   f"Python {platform.python_version()}",
+                   f"Python {platform.python_version()}"
+                   + (f", GPU {refs.get('device')}" if args.device == "gpu" else ""),
+        "failures": failures,
         "config": cfg, "references": refs, "results": results,
     }
     if args.output:
@@ -412,6 +490,8 @@ def main(argv=None):
     print("ratio = our time / the reference's time for the same work "
           "(< 1: ours is faster; throughputs are inverted accordingly)")
     print(format_table(rows))
+    if failures:
+        raise SystemExit(f"failed backends: {sorted(failures)}")
     return report
 
 
