@@ -159,3 +159,44 @@ def test_same_padding_fast_path_matches_explicit_padding(padding, strides, dilat
                     strides=strides, padding="valid", dilation_rate=dilation)
     slow = to_numpy(slow).reshape(fast.shape) + to_numpy(layer.bias)
     assert relative_error(fast, slow) < 1e-5
+
+
+@pytest.mark.parametrize("group,lifting", [("p4", True), ("p4m", False)])
+def test_folded_bias_matches_rank5_bias(group, lifting):
+    """The bias added to the rank-4 convolution output (tiled over the
+    group-major channels) equals adding ``bias[c]`` to every group element
+    of the rank-5 output."""
+    g = rk.groups.get(group)
+    rng = np.random.RandomState(6)
+    cls = rk.layers.LiftingConv2D if lifting else rk.layers.GroupConv2D
+    shape = (2, 7, 7, 3) if lifting else (2, 7, 7, g.size, 3)
+    x = rng.rand(*shape).astype("float32")
+    with_bias = cls(5, 3, g, padding=1)
+    without_bias = cls(5, 3, g, padding=1, use_bias=False)
+    with_bias.build(shape)
+    without_bias.build(shape)
+    bias = rng.randn(5).astype("float32")
+    with_bias.bias.assign(bias)
+    without_bias.kernel.assign(to_numpy(with_bias.kernel))
+    expected = to_numpy(without_bias(x)) + bias
+    assert relative_error(to_numpy(with_bias(x)), expected) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_to_group_layout_matches_reshape_then_bias(dtype):
+    """The shared output step of strict and continuous group convs: the
+    (possibly folded) bias add equals reshaping to ``[B, H, W, |G|, F]``
+    and adding ``bias[f]`` to every group element, in the output's dtype."""
+    from relaxed_keras.layers.spatial import to_group_layout
+
+    rng = np.random.RandomState(7)
+    y = rng.randn(2, 5, 6, 8 * 3).astype("float32")
+    bias = rng.randn(3).astype("float32")
+    out = to_group_layout(ops.cast(y, dtype), ops.convert_to_tensor(bias), 8, 3)
+    assert tuple(out.shape) == (2, 5, 6, 8, 3)
+    assert keras.backend.standardize_dtype(out.dtype) == dtype
+    expected = y.reshape(2, 5, 6, 8, 3) + bias
+    tolerance = 1e-5 if dtype == "float32" else 1e-2
+    assert relative_error(to_numpy(ops.cast(out, "float32")), expected) < tolerance
+    no_bias = to_group_layout(ops.convert_to_tensor(y), None, 8, 3)
+    assert relative_error(to_numpy(no_bias), y.reshape(2, 5, 6, 8, 3)) < 1e-7

@@ -13,6 +13,7 @@ from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.kernel_cache import KernelCacheMixin
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import standardize_pair
+from relaxed_keras.layers.spatial import to_group_layout
 from relaxed_keras.layers.spatial import validate_group_features
 
 
@@ -177,19 +178,8 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
             padding=conv_padding,
             dilation_rate=self.dilation_rate,
         )
-        out_shape = ops.shape(y)
-        y = ops.reshape(
-            y,
-            (
-                out_shape[0],
-                out_shape[1],
-                out_shape[2],
-                self.group.size,
-                self.filters,
-            ),
-        )
-        if self.use_bias:
-            y = y + self.bias
+        bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
+        y = to_group_layout(y, bias, self.group.size, self.filters)
         return self.activation(y) if self.activation is not None else y
 
     def equivariance_summary(self):

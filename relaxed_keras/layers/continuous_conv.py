@@ -37,6 +37,7 @@ from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import standardize_pair
+from relaxed_keras.layers.spatial import to_group_layout
 from relaxed_keras.layers.spatial import validate_group_features
 
 
@@ -326,12 +327,8 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
 
     def finish(self, y, out_elements):
         """``[B, H, W, N * F]`` -> group layout, bias, activation, masking."""
-        shape = ops.shape(y)
-        y = ops.reshape(
-            y, (shape[0], shape[1], shape[2], self.group.size, self.filters)
-        )
-        if self.use_bias:
-            y = y + self.bias
+        bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
+        y = to_group_layout(y, bias, self.group.size, self.filters)
         if self.activation is not None:
             y = self.activation(y)
         _, _, weight = element_transform(out_elements)
