@@ -1,4 +1,5 @@
-"""Window geometry shared by group convolutions and spatial poolings."""
+"""Window geometry and output layout shared by group convolutions and
+spatial poolings."""
 
 from keras import backend
 from keras import ops
