@@ -7,6 +7,7 @@ import pytest
 from keras import ops
 
 import relaxed_keras as rk
+from tests.helpers import gradient
 from tests.helpers import relative_error
 from tests.helpers import to_numpy
 
@@ -200,3 +201,111 @@ def test_to_group_layout_matches_reshape_then_bias(dtype):
     assert relative_error(to_numpy(ops.cast(out, "float32")), expected) < tolerance
     no_bias = to_group_layout(ops.convert_to_tensor(y), None, 8, 3)
     assert relative_error(to_numpy(no_bias), y.reshape(2, 5, 6, 8, 3)) < 1e-7
+
+
+def _paired_batch_norms(rng, channels, rank=5, **kwargs):
+    """Keras's BatchNormalization and ours, same (non-trivial) weights."""
+    layers = [keras.layers.BatchNormalization(momentum=0.9, **kwargs),
+              rk.layers.BatchNormalization(momentum=0.9, **kwargs)]
+    values = {"gamma": rng.rand(channels) + 0.5, "beta": rng.randn(channels),
+              "moving_mean": rng.randn(channels),
+              "moving_variance": rng.rand(channels) + 0.5}
+    shape = (None, 5, 5, 4, channels) if rank == 5 else (None, 5, 20, channels)
+    for layer in layers:
+        layer.build(shape)
+        for name, value in values.items():
+            if getattr(layer, name, None) is not None:
+                getattr(layer, name).assign(value.astype("float32"))
+    return layers
+
+
+@pytest.mark.parametrize("group_size", [4, 8])
+@pytest.mark.parametrize("scale_center", [True, False])
+def test_batch_norm_fast_path_matches_keras_batch_norm(group_size, scale_center):
+    """`rk.layers.BatchNormalization` on ``[B, H, W, |G|, C]`` in training
+    (folded moments, tiled scale/offset on TensorFlow and JAX) gives Keras's
+    outputs, moving statistics and input gradients; inference and rank 4
+    are Keras's code."""
+    rng = np.random.RandomState(8)
+    channels = 3
+    # Per-(g, c) means and scales differ, so a wrong combination of the
+    # per-element moments would show.
+    x = (rng.randn(6, 5, 5, group_size, channels) * rng.rand(group_size, channels)
+         * 3 + rng.randn(group_size, channels) * 2).astype("float32")
+    keras_bn, ours = _paired_batch_norms(rng, channels, center=scale_center,
+                                         scale=scale_center)
+    expected = to_numpy(keras_bn(x, training=True))
+    assert relative_error(to_numpy(ours(x, training=True)), expected) < 1e-5
+    for name in ("moving_mean", "moving_variance"):
+        assert relative_error(to_numpy(getattr(ours, name)),
+                              to_numpy(getattr(keras_bn, name))) < 1e-5
+    assert relative_error(to_numpy(ours(x, training=False)),
+                          to_numpy(keras_bn(x, training=False))) < 1e-5
+    weights = ops.convert_to_tensor(rng.randn(*x.shape).astype("float32"))
+
+    def loss(layer):
+        return lambda t: ops.sum(layer(t, training=True) * weights)
+
+    assert relative_error(gradient(loss(ours), x), gradient(loss(keras_bn), x)) < 1e-4
+    flat = x.reshape(6, 5, 5 * group_size, channels)
+    keras_bn, ours = _paired_batch_norms(rng, channels, rank=4)
+    assert relative_error(to_numpy(ours(flat, training=True)),
+                          to_numpy(keras_bn(flat, training=True))) < 1e-5
+
+
+def test_batch_norm_fast_path_under_mixed_precision():
+    """With ``mixed_bfloat16`` the folded path computes in float32 and
+    returns bfloat16, like Keras's layer."""
+    rng = np.random.RandomState(9)
+    x = (rng.randn(4, 5, 5, 4, 3) * 2 + 1).astype("float32")
+    keras_bn, ours = _paired_batch_norms(rng, 3, dtype="mixed_bfloat16")
+    out = ours(x, training=True)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    expected = to_numpy(ops.cast(keras_bn(x, training=True), "float32"))
+    assert relative_error(to_numpy(ops.cast(out, "float32")), expected) < 1e-2
+    assert keras.backend.standardize_dtype(ours.moving_mean.dtype) == "float32"
+    assert relative_error(to_numpy(ours.moving_mean),
+                          to_numpy(keras_bn.moving_mean)) < 1e-5
+
+
+def test_batch_norm_keeps_keras_weight_file_paths(tmp_path):
+    """A model with Keras's BatchNormalization and the same model with ours
+    read each other's ``.weights.h5`` files (Keras names weight paths after
+    the layer class), so zoo checkpoints load into both."""
+    def model(batch_norm_class):
+        inputs = keras.Input((6, 6, 4, 2))
+        x = batch_norm_class(name="a")(inputs)
+        x = batch_norm_class(name="b")(x)
+        return keras.Model(inputs, x)
+
+    rng = np.random.RandomState(10)
+    source = model(keras.layers.BatchNormalization)
+    for variable in source.weights:
+        variable.assign(rng.rand(*variable.shape).astype("float32") + 0.5)
+    path = str(tmp_path / "bn.weights.h5")
+    source.save_weights(path)
+    target = model(rk.layers.BatchNormalization)
+    target.load_weights(path)
+    for expected, actual in zip(source.weights, target.weights):
+        assert np.array_equal(to_numpy(expected), to_numpy(actual))
+
+
+def test_dropout_fast_path_drops_entries_independently():
+    """`rk.layers.Dropout` on ``[B, H, W, |G|, C]``: entries are 0 or
+    ``x / (1 - rate)``, about ``rate`` of them dropped, independently across
+    group elements and channels (no mask shared along an axis); identity in
+    inference; ``noise_shape`` is honoured (Keras's code)."""
+    rate = 0.3
+    x = np.ones((8, 10, 10, 4, 5), "float32")
+    layer = rk.layers.Dropout(rate, seed=3)
+    y = to_numpy(layer(x, training=True))
+    kept = y != 0
+    assert np.allclose(y[kept], 1 / (1 - rate), rtol=1e-6)
+    assert abs(1 - kept.mean() - rate) < 0.02
+    for axis in (3, 4):
+        assert not np.all(kept == np.take(kept, [0], axis=axis)), axis
+    assert np.array_equal(to_numpy(layer(x, training=False)), x)
+    shared = rk.layers.Dropout(rate, noise_shape=(8, 10, 10, 1, 5), seed=3)
+    y = to_numpy(shared(x, training=True))
+    assert np.all((y == 0) == (y[:, :, :, :1] == 0))
+    assert to_numpy(layer(x, training=True)).shape == x.shape

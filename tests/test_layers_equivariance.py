@@ -11,7 +11,8 @@ EXACT = 1e-5
 GROUPS = ["p4", "p4m"]
 
 
-def stack(group, use_bias=True, batch_norm=False, padding="same", pool=2):
+def stack(group, use_bias=True, batch_norm=False, padding="same", pool=2,
+          batch_norm_class=keras.layers.BatchNormalization):
     """Lifting conv -> [BN] -> ReLU -> group conv -> max pool -> group conv.
 
     ``pool=2`` keeps even maps exact, ``pool=3`` (stride 2) odd ones."""
@@ -19,7 +20,7 @@ def stack(group, use_bias=True, batch_norm=False, padding="same", pool=2):
         rk.layers.LiftingConv2D(6, 3, group, padding=padding, use_bias=use_bias)
     ]
     if batch_norm:
-        layers.append(keras.layers.BatchNormalization())
+        layers.append(batch_norm_class())
     layers += [
         keras.layers.ReLU(),
         rk.layers.GroupConv2D(5, 3, group, padding=padding, use_bias=use_bias),
@@ -63,12 +64,18 @@ def test_odd_and_even_inputs_without_pooling(group, size):
 
 @pytest.mark.parametrize("group", GROUPS)
 @pytest.mark.parametrize("training", [False, True])
-def test_batch_normalization_keeps_equivariance(group, training):
-    """Keras's BatchNormalization normalises per channel over batch, space
-    and group in this layout, so it commutes with the group action both with
-    batch statistics (training) and with moving statistics (inference)."""
+@pytest.mark.parametrize(
+    "batch_norm_class",
+    [keras.layers.BatchNormalization, rk.layers.BatchNormalization],
+    ids=["keras", "relaxed_keras"],
+)
+def test_batch_normalization_keeps_equivariance(group, training, batch_norm_class):
+    """Batch normalisation (Keras's layer and relaxed_keras's folded fast
+    path) normalises per channel over batch, space and group in this
+    layout, so it commutes with the group action both with batch
+    statistics (training) and with moving statistics (inference)."""
     group = rk.groups.get(group)
-    layers = stack(group, batch_norm=True)
+    layers = stack(group, batch_norm=True, batch_norm_class=batch_norm_class)
     bn = layers[1]
     x = np.random.rand(4, 12, 12, 3).astype("float32") * 3 + 1
     run(layers, x, training=True)  # move the statistics away from 0/1

@@ -40,7 +40,11 @@ POOL_CASES = [
     (rk.layers.GroupPooling, dict(mode="mean"), (2, 5, 5, 8, 3)),
     (rk.layers.GroupPooling, dict(mode="max", keepdims=True), (2, 5, 5, 4, 3)),
 ]
-ALL_CASES = CONV_CASES + POOL_CASES
+ELEMENTWISE_CASES = [
+    (rk.layers.BatchNormalization, dict(momentum=0.9, epsilon=1e-5), (2, 5, 5, 4, 3)),
+    (rk.layers.Dropout, dict(rate=0.3, seed=1), (2, 5, 5, 8, 3)),
+]
+ALL_CASES = CONV_CASES + POOL_CASES + ELEMENTWISE_CASES
 
 
 def case_id(case):

@@ -7,6 +7,7 @@ from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 from relaxed_keras.layers.continuous_conv import ContinuousGroupPooling
 from relaxed_keras.layers.continuous_conv import ContinuousLiftingConv2D
 from relaxed_keras.layers.continuous_conv import PointwiseGroupConv2D
+from relaxed_keras.layers.dropout import Dropout
 from relaxed_keras.layers.global_pooling import GlobalSpatialPooling2D
 from relaxed_keras.layers.group_conv import GroupConv2D
 from relaxed_keras.layers.group_pooling import GroupPooling
@@ -18,6 +19,7 @@ from relaxed_keras.layers.partial_group_conv import PartialGroupConv2D
 from relaxed_keras.layers.nonstationary_conv import NonStationaryConv2D
 from relaxed_keras.layers.nonstationary_conv import NonStationaryGroupConv2D
 from relaxed_keras.layers.nonstationary_conv import NonStationaryLiftingConv2D
+from relaxed_keras.layers.normalization import BatchNormalization
 from relaxed_keras.layers.normalization import SpatialLayerNormalization
 from relaxed_keras.layers.relaxed_group_conv import BaseRelaxedGroupConv
 from relaxed_keras.layers.relaxed_group_conv import RelaxedGroupConv2D
@@ -36,6 +38,8 @@ __all__ = [
     "GroupMaxPooling2D",
     "GroupAveragePooling2D",
     "GlobalSpatialPooling2D",
+    "BatchNormalization",
+    "Dropout",
     "SpatialLayerNormalization",
     "BaseRelaxedGroupConv",
     "RelaxedLiftingConv2D",

@@ -131,6 +131,27 @@ def validate_group_features(layer_name, shape, lifting, group):
     return shape[-1]
 
 
+def folds_group_axis():
+    """Whether elementwise work on ``[B, H, W, |G|, C]`` maps runs on the
+    folded ``[B, H, W, |G| * C]`` view (TensorFlow and JAX).
+
+    XLA on CPU vectorises and fuses along the minor axis: on the rank-5
+    view that axis is the C channels of one group element (10 in the
+    P4CNN), and bias adds, batch statistics and dropout masks fall out of
+    the convolution's fusion (measurements in BENCHMARKS.md). torch keeps
+    the rank-5 view: there it costs nothing in eager mode, and inductor
+    (torch 2.13) fails to compile a reshape back to rank 5 after rank-4
+    work when batch sizes are dynamic.
+    """
+    return backend.backend() != "torch"
+
+
+def fold_group_axis(x):
+    """``[B, H, W, |G|, C]`` -> ``[B, H, W, |G| * C]`` (group-major)."""
+    shape = ops.shape(x)
+    return ops.reshape(x, (shape[0], shape[1], shape[2], shape[3] * shape[4]))
+
+
 def to_group_layout(y, bias, group_size, filters):
     """``[B, H, W, |G| * filters]`` convolution output -> ``[B, H, W, |G|,
     filters]``, plus ``bias[c]`` on every group element (``bias`` may be
@@ -143,7 +164,7 @@ def to_group_layout(y, bias, group_size, filters):
     after the reshape: inductor (torch 2.13) fails to compile the reshape
     that follows a rank-4 add when batch sizes are dynamic.
     """
-    fold_bias = bias is not None and backend.backend() != "torch"
+    fold_bias = bias is not None and folds_group_axis()
     if fold_bias:
         bias = ops.cast(bias, y.dtype)
         tiled = ops.broadcast_to(bias[None, :], (group_size, filters))

@@ -43,13 +43,19 @@ SOFT_DEFAULTS = {
 
 
 def batch_norm(name=None):
-    """`keras.layers.BatchNormalization` with the reference implementations'
-    statistics: PyTorch's default ``momentum=0.1`` (new-batch weight) is
-    Keras's ``momentum=0.9`` (Keras's default 0.99 lags far behind the
-    batch statistics on the short runs of small data sets, and the
+    """Batch normalisation with the reference implementations' statistics:
+    PyTorch's default ``momentum=0.1`` (new-batch weight) is Keras's
+    ``momentum=0.9`` (Keras's default 0.99 lags far behind the batch
+    statistics on the short runs of small data sets, and the
     inference-mode model then disagrees with the trained one) and
-    ``epsilon=1e-5``."""
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    ``epsilon=1e-5``. `rk.layers.BatchNormalization`: Keras's layer with a
+    faster training path on group feature maps and the same weight files."""
+    return rk_layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+
+
+def dropout_layer(rate, name=None):
+    """`rk.layers.Dropout`: Keras's dropout, faster on group feature maps."""
+    return rk_layers.Dropout(rate, name=name)
 
 
 class ModelSpec:

@@ -5,6 +5,7 @@ import keras
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import ModelSpec
 from relaxed_keras.models.blocks import batch_norm
+from relaxed_keras.models.blocks import dropout_layer
 from relaxed_keras.models.registry import register_architecture
 
 VARIANTS = ("laine_aila", "partial_gcnn")
@@ -84,7 +85,7 @@ class CNN13(ZooModel):
             for index, step in enumerate(plan):
                 if step == "pool":
                     x = spec.max_pool(2, name=f"pool{index}")(x)
-                    x = keras.layers.Dropout(rate, name=f"dropout{index}")(x)
+                    x = dropout_layer(rate, name=f"dropout{index}")(x)
                 else:
                     x = conv_bn_act(x, *step, name=f"layer{index}", leaky=True)
         else:
@@ -96,7 +97,7 @@ class CNN13(ZooModel):
                 if block in (2, 5):
                     x = spec.max_pool(2, name=f"pool{block}")(x)
                 if block in (2, 5, 8):
-                    x = keras.layers.Dropout(rate, name=f"dropout{block}")(x)
+                    x = dropout_layer(rate, name=f"dropout{block}")(x)
         x = spec.global_pool(x, spatial="mean", group="mean")
         # === Head and config ===
         self._finish_classifier(

@@ -5,6 +5,7 @@ import keras
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import ModelSpec
 from relaxed_keras.models.blocks import batch_norm
+from relaxed_keras.models.blocks import dropout_layer
 from relaxed_keras.models.registry import register_architecture
 
 
@@ -97,13 +98,13 @@ class CohenWellingCNN(ZooModel):
         # === Functional model ===
         inputs, x = self._model_input(input_shape, kwargs)
         x = block(x, 1)
-        x = keras.layers.Dropout(dropout, name="dropout1")(x)
+        x = dropout_layer(dropout, name="dropout1")(x)
         x = block(x, 2)
         x = spec.max_pool(2, name="pool2")(x)
         for index in (3, 4, 5, 6):
             x = block(x, index)
             if index < 6:
-                x = keras.layers.Dropout(dropout, name=f"dropout{index}")(x)
+                x = dropout_layer(dropout, name=f"dropout{index}")(x)
         x = block(x, 7, kernel_size=4, padding="valid")
         x = spec.global_pool(x, spatial="mean", group="max")
         # === Head and config ===

@@ -6,6 +6,7 @@ from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import DISCRETE_MODES
 from relaxed_keras.models.blocks import ModelSpec
 from relaxed_keras.models.blocks import batch_norm
+from relaxed_keras.models.blocks import dropout_layer
 from relaxed_keras.models.registry import register_architecture
 
 
@@ -18,7 +19,7 @@ def apply_ck_block(x, spec, filters, kernel_size, dropout, pool, name):
     y = spec.conv(filters, kernel_size, padding="same", name=f"{name}_conv1")(x)
     y = spec.layer_norm(name=f"{name}_ln1")(y)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-    y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
+    y = dropout_layer(dropout, name=f"{name}_dropout")(y)
     y = spec.conv(filters, kernel_size, padding="same", name=f"{name}_conv2")(y)
     y = spec.layer_norm(name=f"{name}_ln2")(y)
     y = keras.layers.ReLU(name=f"{name}_relu2")(y)
