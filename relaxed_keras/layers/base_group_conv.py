@@ -178,8 +178,7 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
             padding=conv_padding,
             dilation_rate=self.dilation_rate,
         )
-        bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
-        y = to_group_layout(y, bias, self.group.size, self.filters)
+        y = to_group_layout(y, self.bias, self.group.size, self.filters)
         return self.activation(y) if self.activation is not None else y
 
     def equivariance_summary(self):

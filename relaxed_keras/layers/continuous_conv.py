@@ -327,8 +327,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
 
     def finish(self, y, out_elements):
         """``[B, H, W, N * F]`` -> group layout, bias, activation, masking."""
-        bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
-        y = to_group_layout(y, bias, self.group.size, self.filters)
+        y = to_group_layout(y, self.bias, self.group.size, self.filters)
         if self.activation is not None:
             y = self.activation(y)
         _, _, weight = element_transform(out_elements)

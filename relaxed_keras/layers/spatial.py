@@ -154,8 +154,8 @@ def fold_group_axis(x):
 
 def to_group_layout(y, bias, group_size, filters):
     """``[B, H, W, |G| * filters]`` convolution output -> ``[B, H, W, |G|,
-    filters]``, plus ``bias[c]`` on every group element (``bias`` may be
-    None).
+    filters]``, plus ``bias[c]`` on every group element (``bias``: a
+    tensor, the layer's bias variable or None).
 
     On TensorFlow and JAX the bias is tiled over the group-major channels
     and added *before* the reshape, where XLA fuses it into the
@@ -164,13 +164,15 @@ def to_group_layout(y, bias, group_size, filters):
     after the reshape: inductor (torch 2.13) fails to compile the reshape
     that follows a rank-4 add when batch sizes are dynamic.
     """
+    if bias is not None:
+        # A variable goes through convert_to_tensor first (JAX tracing).
+        bias = ops.cast(ops.convert_to_tensor(bias), y.dtype)
     fold_bias = bias is not None and folds_group_axis()
     if fold_bias:
-        bias = ops.cast(bias, y.dtype)
         tiled = ops.broadcast_to(bias[None, :], (group_size, filters))
         y = y + ops.reshape(tiled, (group_size * filters,))
     shape = ops.shape(y)
     y = ops.reshape(y, (shape[0], shape[1], shape[2], group_size, filters))
     if bias is not None and not fold_bias:
-        y = y + ops.cast(bias, y.dtype)
+        y = y + bias
     return y
