@@ -49,7 +49,7 @@ _float32_arithmetic_on_gpus()
 def _share_cores_between_torch_workers():
     """pytest-xdist workers each start torch with one thread per core: two
     workers on 2 cores oversubscribe them, and two torch trainings side by
-    side then ran 5-7x slower than alone (CI: the Z2CNN recipe test 257 s
+    side then ran up to 7.5x slower than alone (CI: the Z2CNN recipe test 257 s
     against 34 s alone). Give each worker its share of the cores."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if keras.backend.backend() == "torch" and workers > 1:
