@@ -6,6 +6,7 @@ from keras import ops
 
 from relaxed_keras.layers.spatial import fold_group_axis
 from relaxed_keras.layers.spatial import folds_group_axis
+from relaxed_keras.layers.spatial import tile_over_group
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
@@ -78,7 +79,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
         offset = -mean * scale
         if self.center:
             offset = offset + ops.cast(self.beta, x.dtype)
-        y = x * ops.tile(scale, (group_size,)) + ops.tile(offset, (group_size,))
+        y = x * tile_over_group(scale, group_size) + tile_over_group(
+            offset, group_size
+        )
         return ops.cast(ops.reshape(y, shape), self.compute_dtype)
 
 

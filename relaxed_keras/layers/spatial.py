@@ -152,6 +152,14 @@ def fold_group_axis(x):
     return ops.reshape(x, (shape[0], shape[1], shape[2], shape[3] * shape[4]))
 
 
+def tile_over_group(vector, group_size):
+    """A per-channel ``[C]`` vector -> ``[|G| * C]``, repeated for every
+    group element in the group-major order of `fold_group_axis`."""
+    channels = vector.shape[-1]
+    tiled = ops.broadcast_to(vector[None, :], (group_size, channels))
+    return ops.reshape(tiled, (group_size * channels,))
+
+
 def to_group_layout(y, bias, group_size, filters):
     """``[B, H, W, |G| * filters]`` convolution output -> ``[B, H, W, |G|,
     filters]``, plus ``bias[c]`` on every group element (``bias``: a
@@ -169,8 +177,7 @@ def to_group_layout(y, bias, group_size, filters):
         bias = ops.cast(ops.convert_to_tensor(bias), y.dtype)
     fold_bias = bias is not None and folds_group_axis()
     if fold_bias:
-        tiled = ops.broadcast_to(bias[None, :], (group_size, filters))
-        y = y + ops.reshape(tiled, (group_size * filters,))
+        y = y + tile_over_group(bias, group_size)
     shape = ops.shape(y)
     y = ops.reshape(y, (shape[0], shape[1], shape[2], group_size, filters))
     if bias is not None and not fold_bias:
