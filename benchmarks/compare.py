@@ -20,7 +20,10 @@ One command measures, in one run on one machine:
   and cached eval mode) and a plain PyTorch P4CNN that rotates its kernels
   with ``torch.rot90`` and calls ``conv2d``; and their single p4 layer.
 
-Batch 64, float32, 2 CPU threads. The table of ratios comes last.
+Batch 64, float32, 2 CPU threads. The table of ratios comes last. The
+Keras workers run JAX with XLA's Eigen convolution kernels, as the
+``relaxed-keras`` command line does (`relaxed_keras.xla_cpu`); add
+``--backends ... jax-xla-default`` to measure XLA's default (YNNPACK) too.
 
 Run: ``python benchmarks/compare.py`` (``--smoke`` for a tiny CI run,
 ``--backends jax``, ``--output results/benchmarks.json``). ``--device gpu``
@@ -41,6 +44,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "torch")
+# Measured with --backends only: JAX with XLA's default convolution kernels.
+EXTRA_BACKENDS = ("jax-xla-default",)
 
 
 # ---------------------------------------------------------------- helpers
@@ -101,16 +106,23 @@ def _peak_memory_mb(gpu, reset=False):
 # ---------------------------------------------------------- keras worker
 def keras_worker(cfg):
     """Measure the Keras workloads on the current backend."""
+    sys.path.insert(0, ROOT)
+    from relaxed_keras import xla_cpu
+
+    # What the relaxed-keras command line does; the "-xla-default" rows
+    # keep XLA's own convolution kernels (YNNPACK) for comparison.
+    if not cfg.get("xla_default"):
+        xla_cpu.use_eigen_convolutions()
     import keras
     import numpy as np
 
-    sys.path.insert(0, ROOT)
     import relaxed_keras as rk
 
     batch, repeats = cfg["batch"], cfg["repeats"]
     size = cfg["size"]
     rng = np.random.RandomState(0)
-    out = {"backend": keras.backend.backend(), "keras": keras.__version__}
+    out = {"backend": keras.backend.backend(), "keras": keras.__version__,
+           "xla_flags": os.environ.get("XLA_FLAGS", "")}
     gpu = cfg.get("device") == "gpu"
     out["device"] = _device_name()
     if gpu and "cpu" in out["device"].lower():
@@ -377,7 +389,11 @@ def configs(smoke, device="cpu"):
 
 
 def run_backend(backend, cfg):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+    """``backend``: a Keras backend, or ``jax-xla-default`` (JAX with XLA's
+    default convolution kernels instead of `use_eigen_convolutions`)."""
+    keras_backend = backend.split("-")[0]
+    cfg = dict(cfg, xla_default=backend.endswith("-xla-default"))
+    env = dict(os.environ, KERAS_BACKEND=keras_backend, TF_CPP_MIN_LOG_LEVEL="3",
                OMP_NUM_THREADS=str(cfg["threads"]))
     result = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(cfg)],
@@ -436,7 +452,10 @@ def format_table(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS),
+                        choices=list(BACKENDS + EXTRA_BACKENDS),
+                        help="jax-xla-default: JAX without "
+                             "relaxed_keras.xla_cpu.use_eigen_convolutions")
     parser.add_argument("--output", default=None, help="JSON results")
     parser.add_argument("--markdown", default=None,
                         help="write the table section for BENCHMARKS.md here")

@@ -320,6 +320,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # Before any computation: XLA reads its flags once (see xla_cpu).
+    from relaxed_keras import xla_cpu
+
+    xla_cpu.use_eigen_convolutions()
     policy = getattr(args, "dtype_policy", None)
     previous = None
     if policy is not None:

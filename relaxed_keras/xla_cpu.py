@@ -1,0 +1,73 @@
+"""XLA:CPU convolution kernels for training on the JAX backend.
+
+jaxlib 0.10 hands every convolution to YNNPACK (XLA's
+``individual_convolution`` YNN fusion). On the CPUs we measured, its
+filter-gradient convolution is 3-20x slower than XLA's own Eigen kernel,
+and erratic: one 3x3 convolution, 64 x 28 x 28 x 40 -> 40 channels, JAX
+on 2 cores, forward / input gradient / filter gradient 21 / 21 / 70-500 ms
+with YNNPACK, 15 / 15 / 22-28 ms with Eigen (PyTorch: 28 / 19 / 14 ms).
+Training of the P4CNN and of the dense CNN became 2.5-3.5x faster with
+Eigen, and `predict` did not slow down (BENCHMARKS.md, "Convolution
+kernels of XLA:CPU").
+
+The choice is a process-wide XLA flag, read once when JAX creates its CPU
+client, so it cannot be a layer option. `use_eigen_convolutions` sets it
+when that is still possible; the ``relaxed-keras`` command line and the
+benchmark call it before any computation. Library code never calls it: a
+program that imports ``relaxed_keras`` keeps XLA's defaults unless it asks.
+"""
+
+import os
+import re
+from importlib import metadata
+
+FLAG_NAME = "xla_cpu_experimental_ynn_fusion_type"
+EIGEN_CONVOLUTION_FLAG = f"--{FLAG_NAME}=-individual_convolution"
+# The oldest jaxlib we ran with the flag. XLA aborts the process on a flag
+# it does not know, so older versions are left alone.
+MIN_JAXLIB = (0, 10)
+
+
+def _jaxlib_version():
+    try:
+        version = metadata.version("jaxlib")
+    except metadata.PackageNotFoundError:
+        return None
+    numbers = re.findall(r"\d+", version)[:2]
+    return tuple(int(n) for n in numbers) if len(numbers) == 2 else None
+
+
+def use_eigen_convolutions(environ=None):
+    """Ask XLA:CPU for its Eigen convolution kernels instead of YNNPACK's.
+
+    Appends ``--xla_cpu_experimental_ynn_fusion_type=-individual_convolution``
+    to ``XLA_FLAGS``. Call it before the first JAX computation of the
+    process (importing Keras is fine; creating a tensor is too late). It
+    changes nothing when ``XLA_FLAGS`` already names that flag (pass
+    ``--xla_cpu_experimental_ynn_fusion_type=+individual_convolution`` to
+    keep YNNPACK's convolutions), or when jaxlib is missing or older than
+    0.10 (XLA aborts on flags it does not know). Only XLA reads the flag:
+    it affects JAX on CPU (and TensorFlow's XLA-compiled functions, where
+    we measured no change); GPUs, torch and eager TensorFlow ignore it.
+
+    Args:
+        environ: the environment mapping to change (default `os.environ`).
+
+    Returns:
+        True when the flag was added by this call.
+
+    Example:
+
+    >>> import relaxed_keras.xla_cpu
+    >>> relaxed_keras.xla_cpu.use_eigen_convolutions(environ={})
+    True
+    """
+    environ = os.environ if environ is None else environ
+    version = _jaxlib_version()
+    if version is None or version < MIN_JAXLIB:
+        return False
+    flags = environ.get("XLA_FLAGS", "")
+    if FLAG_NAME in flags:
+        return False
+    environ["XLA_FLAGS"] = f"{flags} {EIGEN_CONVOLUTION_FLAG}".strip()
+    return True
