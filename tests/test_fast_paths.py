@@ -203,6 +203,25 @@ def test_to_group_layout_matches_reshape_then_bias(dtype):
     assert relative_error(to_numpy(no_bias), y.reshape(2, 5, 6, 8, 3)) < 1e-7
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_tile_and_mean_over_group_match_numpy(dtype):
+    """The 0/1-matrix products of the folded fast paths: tiling is exact
+    (one term per output), the mean over group elements matches numpy."""
+    from relaxed_keras.layers.spatial import mean_over_group
+    from relaxed_keras.layers.spatial import tile_over_group
+
+    rng = np.random.RandomState(11)
+    vector = rng.randn(5).astype("float32")
+    tiled = tile_over_group(ops.cast(vector, dtype), 8)
+    assert keras.backend.standardize_dtype(tiled.dtype) == dtype
+    rounded = to_numpy(ops.cast(ops.cast(vector, dtype), "float32"))
+    assert np.array_equal(to_numpy(ops.cast(tiled, "float32")), np.tile(rounded, 8))
+    folded = rng.randn(8 * 5).astype("float32")
+    expected = folded.reshape(8, 5).mean(axis=0)
+    assert relative_error(to_numpy(mean_over_group(ops.convert_to_tensor(folded), 8)),
+                          expected) < 1e-6
+
+
 def _paired_batch_norms(rng, channels, rank=5, **kwargs):
     """Keras's BatchNormalization and ours, same (non-trivial) weights."""
     layers = [keras.layers.BatchNormalization(momentum=0.9, **kwargs),
@@ -222,10 +241,10 @@ def _paired_batch_norms(rng, channels, rank=5, **kwargs):
 @pytest.mark.parametrize("group_size", [4, 8])
 @pytest.mark.parametrize("scale_center", [True, False])
 def test_batch_norm_fast_path_matches_keras_batch_norm(group_size, scale_center):
-    """`rk.layers.BatchNormalization` on ``[B, H, W, |G|, C]`` in training
-    (folded moments, tiled scale/offset on TensorFlow and JAX) gives Keras's
-    outputs, moving statistics and input gradients; inference and rank 4
-    are Keras's code."""
+    """`rk.layers.BatchNormalization` on ``[B, H, W, |G|, C]`` (folded
+    moments in training, tiled scale/offset in training and inference on
+    TensorFlow and JAX) gives Keras's outputs, moving statistics and input
+    gradients, also when frozen; rank 4 is Keras's code."""
     rng = np.random.RandomState(8)
     channels = 3
     # Per-(g, c) means and scales differ, so a wrong combination of the
@@ -241,6 +260,11 @@ def test_batch_norm_fast_path_matches_keras_batch_norm(group_size, scale_center)
                               to_numpy(getattr(keras_bn, name))) < 1e-5
     assert relative_error(to_numpy(ours(x, training=False)),
                           to_numpy(keras_bn(x, training=False))) < 1e-5
+    # A frozen layer normalises with its moving statistics in training too.
+    keras_bn.trainable = ours.trainable = False
+    assert relative_error(to_numpy(ours(x, training=True)),
+                          to_numpy(keras_bn(x, training=True))) < 1e-5
+    keras_bn.trainable = ours.trainable = True
     weights = ops.convert_to_tensor(rng.randn(*x.shape).astype("float32"))
 
     def loss(layer):
@@ -255,7 +279,7 @@ def test_batch_norm_fast_path_matches_keras_batch_norm(group_size, scale_center)
 
 def test_batch_norm_fast_path_under_mixed_precision():
     """With ``mixed_bfloat16`` the folded path computes in float32 and
-    returns bfloat16, like Keras's layer."""
+    returns bfloat16, like Keras's layer (training and inference)."""
     rng = np.random.RandomState(9)
     x = (rng.randn(4, 5, 5, 4, 3) * 2 + 1).astype("float32")
     keras_bn, ours = _paired_batch_norms(rng, 3, dtype="mixed_bfloat16")
@@ -266,6 +290,10 @@ def test_batch_norm_fast_path_under_mixed_precision():
     assert keras.backend.standardize_dtype(ours.moving_mean.dtype) == "float32"
     assert relative_error(to_numpy(ours.moving_mean),
                           to_numpy(keras_bn.moving_mean)) < 1e-5
+    out = ours(x, training=False)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    expected = to_numpy(ops.cast(keras_bn(x, training=False), "float32"))
+    assert relative_error(to_numpy(ops.cast(out, "float32")), expected) < 1e-2
 
 
 def test_batch_norm_keeps_keras_weight_file_paths(tmp_path):

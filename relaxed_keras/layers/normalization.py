@@ -6,6 +6,7 @@ from keras import ops
 
 from relaxed_keras.layers.spatial import fold_group_axis
 from relaxed_keras.layers.spatial import folds_group_axis
+from relaxed_keras.layers.spatial import mean_over_group
 from relaxed_keras.layers.spatial import tile_over_group
 
 
@@ -16,14 +17,16 @@ class BatchNormalization(keras.layers.BatchNormalization):
     The same layer, arguments and results (statistics per channel ``c``,
     shared by all group elements: with ``axis=-1`` the batch moments reduce
     over batch, height, width *and* the group axis, so the layer commutes
-    with the group action). In training on TensorFlow and JAX it computes
-    on the folded ``[B, H, W, |G| C]`` view: per-(g, c) moments, combined
-    per channel with the law of total variance, and the normalisation with
-    scale and offset tiled over the group-major channels. Keras's own layer
-    reduces over four axes of the rank-5 view, which XLA and TensorFlow run
-    far slower (P4CNN training on CPU, BENCHMARKS.md). Inference, other
-    ranks, masks, ``renorm``, ``synchronized``, other axes and the torch
-    backend use Keras's code unchanged.
+    with the group action). On TensorFlow and JAX it computes on the
+    folded ``[B, H, W, |G| C]`` view: in training, per-(g, c) moments
+    combined per channel with the law of total variance; in training and
+    inference, the normalisation with scale and offset tiled over the
+    group-major channels (`tile_over_group`). Keras's own layer reduces
+    over four axes of the rank-5 view and broadcasts C-vectors along its
+    minor axis, which XLA and TensorFlow run far slower (P4CNN training
+    and `predict` on CPU, BENCHMARKS.md). Other ranks, masks, ``renorm``,
+    ``synchronized``, other axes and the torch backend use Keras's code
+    unchanged.
 
     The class keeps Keras's name on purpose: Keras stores a model's weights
     under the snake-cased class name of each layer, so a model keeps the
@@ -38,11 +41,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     (8, 14, 14, 4, 10)
     """
 
-    def _folds(self, inputs, training, mask):
+    def _folds(self, inputs, mask):
         return (
-            training
-            and self.trainable
-            and mask is None
+            mask is None
             and not self.renorm
             and not self.synchronized
             and folds_group_axis()
@@ -52,27 +53,17 @@ class BatchNormalization(keras.layers.BatchNormalization):
         )
 
     def call(self, inputs, training=None, mask=None):
-        if not self._folds(inputs, training, mask):
+        if not self._folds(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
         shape = ops.shape(inputs)
-        group_size, channels = inputs.shape[3], inputs.shape[4]
+        group_size = inputs.shape[3]
         x = ops.cast(inputs, backend.result_type(inputs.dtype, "float32"))
         x = fold_group_axis(x)
-        element_mean, element_variance = ops.moments(x, axes=(0, 1, 2))
-        element_mean = ops.reshape(element_mean, (group_size, channels))
-        element_variance = ops.reshape(element_variance, (group_size, channels))
-        mean = ops.mean(element_mean, axis=0)
-        variance = ops.mean(
-            element_variance + ops.square(element_mean - mean), axis=0
-        )
-        for moving, batch_value in (
-            (self.moving_mean, mean),
-            (self.moving_variance, variance),
-        ):
-            moving.assign(
-                ops.cast(moving, x.dtype) * self.momentum
-                + batch_value * (1.0 - self.momentum)
-            )
+        if training and self.trainable:
+            mean, variance = self._batch_moments(x, group_size)
+        else:
+            mean = ops.cast(self.moving_mean, x.dtype)
+            variance = ops.cast(self.moving_variance, x.dtype)
         scale = ops.rsqrt(variance + self.epsilon)
         if self.scale:
             scale = scale * ops.cast(self.gamma, x.dtype)
@@ -83,6 +74,27 @@ class BatchNormalization(keras.layers.BatchNormalization):
             offset, group_size
         )
         return ops.cast(ops.reshape(y, shape), self.compute_dtype)
+
+    def _batch_moments(self, x, group_size):
+        """Per-channel moments of the folded ``x`` over batch, space and
+        group (law of total variance over the per-(g, c) moments); updates
+        the moving statistics."""
+        element_mean, element_variance = ops.moments(x, axes=(0, 1, 2))
+        mean = mean_over_group(element_mean, group_size)
+        variance = mean_over_group(
+            element_variance
+            + ops.square(element_mean - tile_over_group(mean, group_size)),
+            group_size,
+        )
+        for moving, batch_value in (
+            (self.moving_mean, mean),
+            (self.moving_variance, variance),
+        ):
+            moving.assign(
+                ops.cast(moving, x.dtype) * self.momentum
+                + batch_value * (1.0 - self.momentum)
+            )
+        return mean, variance
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")

@@ -152,12 +152,38 @@ def fold_group_axis(x):
     return ops.reshape(x, (shape[0], shape[1], shape[2], shape[3] * shape[4]))
 
 
+def _group_tiling(channels, group_size, dtype):
+    """``[C, |G| C]``: entry ``(c, g C + c)`` is 1, all others 0."""
+    return ops.tile(ops.eye(channels, dtype=dtype), (1, group_size))
+
+
 def tile_over_group(vector, group_size):
     """A per-channel ``[C]`` vector -> ``[|G| * C]``, repeated for every
-    group element in the group-major order of `fold_group_axis`."""
-    channels = vector.shape[-1]
-    tiled = ops.broadcast_to(vector[None, :], (group_size, channels))
-    return ops.reshape(tiled, (group_size * channels,))
+    group element in the group-major order of `fold_group_axis`.
+
+    Written as a product with a 0/1 matrix rather than a broadcast and
+    reshape: XLA:CPU fuses a broadcast into the elementwise loop that
+    consumes it, and there the ``[C] -> [|G|, C] -> [|G| C]`` broadcast
+    becomes a modulo on the channel index that the loop vectoriser cannot
+    handle, in every bias add, batch norm and batch-norm gradient on the
+    folded view. A dot is never fused into those loops, so they read a
+    plain ``[|G| C]`` vector (JAX P4CNN training on CPU: 1.35-1.39x the
+    dense limit's time -> 1.02-1.03x; BENCHMARKS.md). Each output is one
+    input times 1: exact, except where the backend rounds float32 matmul
+    operands (JAX's default precision on GPUs with TF32, which rounds the
+    convolutions the same way).
+    """
+    tiling = _group_tiling(vector.shape[-1], group_size, vector.dtype)
+    return ops.matmul(vector, tiling)
+
+
+def mean_over_group(vector, group_size):
+    """``[|G| * C]`` (group-major) -> ``[C]``: the mean over the group
+    elements (a product with the matrix of `tile_over_group`, for the same
+    reason)."""
+    channels = vector.shape[-1] // group_size
+    tiling = _group_tiling(channels, group_size, vector.dtype)
+    return ops.matmul(tiling, vector) / group_size
 
 
 def to_group_layout(y, bias, group_size, filters):
