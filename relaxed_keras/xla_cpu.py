@@ -4,8 +4,9 @@ jaxlib 0.10 hands every convolution to YNNPACK (XLA's
 ``individual_convolution`` YNN fusion). On the CPUs we measured, its
 filter-gradient convolution is 3-20x slower than XLA's own Eigen kernel,
 and erratic: one 3x3 convolution, 64 x 28 x 28 x 40 -> 40 channels, JAX
-on 2 cores, forward / input gradient / filter gradient 21 / 21 / 70-500 ms
-with YNNPACK, 15 / 15 / 22-28 ms with Eigen (PyTorch: 28 / 19 / 14 ms).
+on 2 cores, forward / input gradient / filter gradient 21 / 21 / 70-505 ms
+with YNNPACK, 13-20 / 13-18 / 22-28 ms with Eigen (PyTorch: 28 / 19 / 14
+ms).
 Training of the P4CNN and of the dense CNN became 2.5-3.5x faster with
 Eigen, and `predict` did not slow down (BENCHMARKS.md, "Convolution
 kernels of XLA:CPU").
