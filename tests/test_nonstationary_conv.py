@@ -211,3 +211,52 @@ def test_soft_layers_serialise_with_their_fourier_features(tmp_path, rng):
     assert relative_error(loaded.predict(data, verbose=0), expected) < 1e-6
     names = sorted(v.path.split("/")[-1] for v in model.layers[-2].weights)
     assert "rff_filter" in names and "rff_domain" in names and "omega_prime" in names
+
+
+def _numpy_tap_positions(layer, height, width):
+    """The definition, in float64 numpy: tap ``(row, col)`` -> ``x = 2 col /
+    (W - 1) - 1``, ``y = 1 - 2 row / (H - 1)`` (padding shifts taps)."""
+    (top, _), (left, _) = layer.spatial_padding((height, width))
+    out_h, out_w = layer._output_spatial_shape((height, width))
+    k = layer.kernel_size[0]
+    taps = np.arange(k)
+    rows = np.arange(out_h)[:, None] * layer.strides[0] + taps * layer.dilation_rate[0] - top
+    cols = np.arange(out_w)[:, None] * layer.strides[1] + taps * layer.dilation_rate[1] - left
+    x = 2.0 * cols / max(width - 1, 1) - 1.0
+    y = 1.0 - 2.0 * rows / max(height - 1, 1)
+    grid_x = np.broadcast_to(x[None, :, None, :], (out_h, out_w, k, k))
+    grid_y = np.broadcast_to(y[:, None, :, None], (out_h, out_w, k, k))
+    return np.stack([grid_x, grid_y], axis=-1).reshape(-1, k, k, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape",
+    [
+        ({"padding": "same"}, (9, 9)),
+        ({"padding": "valid", "strides": 2}, (10, 7)),
+        ({"padding": "same", "strides": 2, "dilation_rate": 2}, (12, 11)),
+        ({"padding": 1}, (1, 5)),
+    ],
+)
+def test_tap_positions_match_their_numpy_definition(kwargs, shape):
+    """The positions are built with keras.ops inside `call` (no numpy
+    constants: those break torch.compile graphs); they equal the float64
+    definition to float32 rounding."""
+    layer = L.NonStationaryConv2D(2, 3, omega_prime=0.5, **kwargs)
+    actual = to_numpy(layer.tap_positions(shape))
+    expected = _numpy_tap_positions(layer, *shape)
+    assert actual.shape == expected.shape
+    assert np.abs(actual - expected).max() < 1e-6
+
+
+@pytest.mark.parametrize("k", [1, 3, 4, 7])
+def test_kernel_grid_and_disc_mask_match_their_numpy_definition(k):
+    axis = np.linspace(-1.0, 1.0, k) if k > 1 else np.zeros(1)
+    grid = to_numpy(rk.kernels.kernel_grid(k))
+    expected = np.stack(np.broadcast_arrays(axis[None, :], -axis[:, None]), axis=-1)
+    assert grid.shape == (k, k, 2)
+    assert np.abs(grid - expected).max() < 1e-7
+    # Symmetric: a rotation by 90 degrees maps the taps onto the taps.
+    assert np.array_equal(grid[..., 0], -grid[::-1, ::-1, 0])
+    mask = to_numpy(rk.kernels.disc_mask(k))
+    assert np.array_equal(mask, (np.hypot(expected[..., 0], expected[..., 1]) <= 1 + 1e-6))

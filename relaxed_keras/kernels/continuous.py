@@ -11,7 +11,6 @@ filters``.
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
 
@@ -203,18 +202,26 @@ def get(identifier):
 def kernel_grid(kernel_size):
     """Tap positions of a ``k x k`` kernel on ``[-1, 1]^2``.
 
-    Returns numpy ``[k, k, 2]`` ``(x, y)`` with the conventions of
-    `relaxed_keras.groups.base`: ``x`` grows with the column, ``y`` upwards
-    (decreasing with the row). A ``1 x 1`` kernel sits at the origin.
+    Returns a float32 tensor ``[k, k, 2]`` ``(x, y)`` with the conventions
+    of `relaxed_keras.groups.base`: ``x`` grows with the column, ``y``
+    upwards (decreasing with the row). A ``1 x 1`` kernel sits at the
+    origin. Built with `keras.ops` (``(2 i - (k - 1)) / (k - 1)``, one
+    rounding per value, symmetric about 0) rather than converted from
+    numpy: the layers call it inside ``call``, and under torch.compile a
+    numpy constant there is a graph break.
     """
     k = int(kernel_size)
-    axis = np.linspace(-1.0, 1.0, k) if k > 1 else np.zeros(1)
-    x = np.broadcast_to(axis[None, :], (k, k))
-    y = np.broadcast_to(-axis[:, None], (k, k))
-    return np.stack([x, y], axis=-1).astype("float32")
+    if k > 1:
+        axis = (2.0 * ops.arange(k, dtype="float32") - (k - 1)) / (k - 1)
+    else:
+        axis = ops.zeros((1,), "float32")
+    x = ops.broadcast_to(axis[None, :], (k, k))
+    y = ops.broadcast_to(-axis[:, None], (k, k))
+    return ops.stack([x, y], axis=-1)
 
 
 def disc_mask(kernel_size):
-    """``[k, k]`` float mask: 1 inside the closed unit disc, 0 outside."""
+    """``[k, k]`` float32 tensor: 1 inside the closed unit disc, 0 outside."""
     grid = kernel_grid(kernel_size)
-    return (np.sqrt((grid**2).sum(-1)) <= 1.0 + 1e-6).astype("float32")
+    radius = ops.sqrt(ops.sum(ops.square(grid), axis=-1))
+    return ops.cast(radius <= 1.0 + 1e-6, "float32")

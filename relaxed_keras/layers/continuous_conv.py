@@ -251,7 +251,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
     # ------------------------------------------------------------------
     def kernel_coordinates(self, out_elements, in_elements=None):
         """Kernel-network inputs ``[N_out, k, k, (N_in,) D]``."""
-        grid = ops.convert_to_tensor(kernels_lib.kernel_grid(self.kernel_size[0]))
+        grid = kernels_lib.kernel_grid(self.kernel_size[0])
         angle, mirror, _ = element_transform(out_elements)
         spatial = inverse_act(angle, mirror, grid)  # [N_out, k, k, 2]
         if self.lifting:
@@ -293,7 +293,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             measure = weight / ops.sum(weight)
             values = values * ops.reshape(measure, (1, 1, 1, 1, -1, 1, 1))
         if self.mask:
-            mask = ops.convert_to_tensor(kernels_lib.disc_mask(k))
+            mask = kernels_lib.disc_mask(k)
             values = values * ops.reshape(mask, (1, 1, k, k, 1, 1, 1))
         values = ops.transpose(values, (0, 2, 3, 4, 5, 1, 6))
         return ops.reshape(values, (positions, k, k, n_in * cin, n_out * f))

@@ -40,6 +40,8 @@ Choices where the paper is silent (there is no public code):
   linearly with the chunk size; see ``benchmarks/``).
 """
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -52,6 +54,7 @@ from relaxed_keras.layers.continuous_conv import BaseContinuousGroupConv
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 from relaxed_keras.layers.continuous_conv import element_transform
 from relaxed_keras.layers.continuous_conv import inverse_act
+from relaxed_keras.layers.constants import float_vector
 from relaxed_keras.layers.partial_group_conv import Clip
 
 # Generated kernel values per chunk when ``chunk_size=None`` (64 MB float32).
@@ -229,7 +232,7 @@ class NonStationaryMixin:
     def omega_prime_vector(self):
         """``omega'`` per dimension as a tensor (learned entries included)."""
         if self.omega_prime_variable is None:
-            return ops.convert_to_tensor(self.omega_prime, dtype="float32")
+            return float_vector(self.omega_prime)
         learned = self.omega_prime_lr_factor * ops.convert_to_tensor(
             self.omega_prime_variable
         )
@@ -238,13 +241,13 @@ class NonStationaryMixin:
             if dim in self.learn_omega_prime:
                 entries.append(learned[self.learn_omega_prime.index(dim)])
             else:
-                entries.append(ops.convert_to_tensor(self.omega_prime[index]))
+                entries.append(float_vector([self.omega_prime[index]])[0])
         return ops.stack(entries)
 
     # ------------------------------------------------------------------
     def relative_coordinates(self, out_elements, in_elements):
         """``[N_out, k, k, N_in, d_rel]`` (``N_in = 1`` for lifting)."""
-        grid = ops.convert_to_tensor(kernels_lib.kernel_grid(self.kernel_size[0]))
+        grid = kernels_lib.kernel_grid(self.kernel_size[0])
         angle, mirror, _ = element_transform(out_elements)
         spatial = inverse_act(angle, mirror, grid)[:, :, :, None, :]
         if self.lifting:
@@ -257,8 +260,8 @@ class NonStationaryMixin:
         return ops.concatenate([spatial, delta], axis=-1)
 
     def absolute_coordinates(self, positions, in_elements):
-        """``[S, 1, k, k, N_in, d_abs]`` from numpy positions ``[S, k, k, 2]``."""
-        xy = ops.convert_to_tensor(positions)[:, None, :, :, None, :]
+        """``[S, 1, k, k, N_in, d_abs]`` from positions ``[S, k, k, 2]``."""
+        xy = positions[:, None, :, :, None, :]
         if self.lifting:
             return xy
         in_angle, _, _ = element_transform(in_elements)
@@ -272,11 +275,11 @@ class NonStationaryMixin:
 
     def kernels_at(self, positions, out_elements, in_elements):
         """Folded kernels ``[S, k, k, N_in * C_in, N_out * F]`` at ``S``
-        output positions (numpy ``[S, k, k, 2]`` absolute tap positions)."""
+        output positions (``[S, k, k, 2]`` absolute tap positions)."""
         rel = fourier_features(
             self.relative_coordinates(out_elements, in_elements),
             self.rff_filter,
-            ops.convert_to_tensor(self.omega, dtype="float32"),
+            float_vector(self.omega),
         )
         absolute = fourier_features(
             self.absolute_coordinates(positions, in_elements),
@@ -294,7 +297,7 @@ class NonStationaryMixin:
         """Stationary kernel (valid when the translation part of ``omega'``
         is zero: the position then does not matter)."""
         k = self.kernel_size[0]
-        origin = np.zeros((1, k, k, 2), "float32")
+        origin = ops.zeros((1, k, k, 2), "float32")
         kernel = self.kernels_at(origin, out_elements, in_elements)[0]
         if self.normalize_kernel:
             kernel = kernel * self.kernel_scale(ops.mean(ops.square(kernel)), kernel.shape)
@@ -308,29 +311,33 @@ class NonStationaryMixin:
 
     # ------------------------------------------------------------------
     def tap_positions(self, spatial_shape):
-        """Numpy ``[P, k, k, 2]`` absolute ``(x, y)`` of every tap of every
-        output position, normalised to ``[-1, 1]`` over the input."""
+        """Float32 ``[P, k, k, 2]`` absolute ``(x, y)`` of every tap of every
+        output position, normalised to ``[-1, 1]`` over the input. Built
+        with `keras.ops` (see `relaxed_keras.layers.constants`); each
+        coordinate is one division of exact integers, ``(2 c - D) / D``
+        with ``D = max(W - 1, 1)``, so it is correctly rounded."""
         height, width = spatial_shape
         (top, _), (left, _) = self.spatial_padding(spatial_shape)
         out_h, out_w = self._output_spatial_shape(spatial_shape)
         k = self.kernel_size[0]
-        taps = np.arange(k)
+        taps = ops.arange(k, dtype="float32")
         rows = (
-            np.arange(out_h)[:, None] * self.strides[0]
+            ops.arange(out_h, dtype="float32")[:, None] * self.strides[0]
             + taps[None, :] * self.dilation_rate[0]
             - top
         )  # [H', k]
         cols = (
-            np.arange(out_w)[:, None] * self.strides[1]
+            ops.arange(out_w, dtype="float32")[:, None] * self.strides[1]
             + taps[None, :] * self.dilation_rate[1]
             - left
         )  # [W', k]
-        x = 2.0 * cols / max(width - 1, 1) - 1.0
-        y = 1.0 - 2.0 * rows / max(height - 1, 1)
-        grid_x = np.broadcast_to(x[None, :, None, :], (out_h, out_w, k, k))
-        grid_y = np.broadcast_to(y[:, None, :, None], (out_h, out_w, k, k))
-        positions = np.stack([grid_x, grid_y], axis=-1)
-        return positions.reshape(out_h * out_w, k, k, 2).astype("float32")
+        span_x, span_y = max(width - 1, 1), max(height - 1, 1)
+        x = (2.0 * cols - span_x) / span_x
+        y = (span_y - 2.0 * rows) / span_y
+        grid_x = ops.broadcast_to(x[None, :, None, :], (out_h, out_w, k, k))
+        grid_y = ops.broadcast_to(y[:, None, :, None], (out_h, out_w, k, k))
+        positions = ops.stack([grid_x, grid_y], axis=-1)
+        return ops.reshape(positions, (out_h * out_w, k, k, 2))
 
     def resolved_chunk_size(self, num_positions, n_out, n_in):
         if self.chunk_size is not None:
@@ -379,10 +386,11 @@ class NonStationaryMixin:
         )
         n_out = self.group.size
         n_in = 1 if self.lifting else self.group.size
-        chunk = self.resolved_chunk_size(len(positions), n_out, n_in)
+        num_positions = out_h * out_w
+        chunk = self.resolved_chunk_size(num_positions, n_out, n_in)
         outputs, sum_square, kernel_shape = [], 0.0, None
-        for start in range(0, len(positions), chunk):
-            stop = min(start + chunk, len(positions))
+        for start in range(0, num_positions, chunk):
+            stop = min(start + chunk, num_positions)
             kernels = self.kernels_at(positions[start:stop], out_elements, in_elements)
             kernel_shape = kernels.shape
             sum_square = sum_square + ops.sum(ops.square(kernels))
@@ -393,7 +401,7 @@ class NonStationaryMixin:
         y = ops.reshape(y, (-1, out_h, out_w, n_out * self.filters))
         if self.normalize_kernel:
             # Linear in the kernel: scaling the output = scaling every kernel.
-            size = len(positions) * int(np.prod(kernel_shape[1:]))
+            size = num_positions * math.prod(kernel_shape[1:])
             scale = self.kernel_scale(sum_square / size, kernel_shape)
             y = y * ops.cast(scale, y.dtype)
         return self.finish(y, out_elements)

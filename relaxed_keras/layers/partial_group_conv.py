@@ -6,6 +6,7 @@ import math
 import keras
 from keras import ops
 
+from relaxed_keras.layers.constants import float_vector
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 
 
@@ -207,7 +208,7 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
         n = self.group.num_rotations
         theta = self.learned_theta()
         order = [float((i + n // 2) % n) for i in range(n)]
-        position = ops.convert_to_tensor(order, dtype="float32")
+        position = float_vector(order)
         if random:
             position = position + keras.random.uniform(
                 (), 0.0, 1.0, seed=self.seed_generator

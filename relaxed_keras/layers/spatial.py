@@ -24,6 +24,36 @@ def standardize_pair(value, name):
     )
 
 
+def pad_spatial(x, pads, value=0.0):
+    """``x`` ``[B, H, W, ...]`` padded with ``value`` by ``pads = ((top,
+    bottom), (left, right))`` pixels.
+
+    `keras.ops.pad`, unlike the other ops, creates a Keras `Operation` on
+    every eager call, and each creation advances a global name counter.
+    Under torch.compile (``jit_compile=True`` on torch) that mutation broke
+    the graph inside every padded layer and made TorchDynamo guard on the
+    counter, so the function recompiled at every step until it hit its
+    recompile limit and fell back to eager. On torch the padding is
+    therefore a concatenation with constant blocks (the same values);
+    TensorFlow and JAX keep `ops.pad`.
+    """
+    if not any(p for pair in pads for p in pair):
+        return x
+    if backend.backend() != "torch":
+        widths = [(0, 0), pads[0], pads[1]] + [(0, 0)] * (len(x.shape) - 3)
+        return ops.pad(x, widths, constant_values=value)
+    for axis, (before, after) in ((1, pads[0]), (2, pads[1])):
+        edge = x[:, :1] if axis == 1 else x[:, :, :1]
+        fill = ops.full_like(edge, value)
+        parts = [x]
+        if before:
+            parts.insert(0, ops.repeat(fill, before, axis=axis))
+        if after:
+            parts.append(ops.repeat(fill, after, axis=axis))
+        x = ops.concatenate(parts, axis=axis)
+    return x
+
+
 class SpatialSamplingMixin:
     """Padding, output size and exactness of a windowed spatial operation.
 
@@ -48,11 +78,7 @@ class SpatialSamplingMixin:
         )
 
     def _pad(self, x, spatial_shape, value=0.0):
-        pads = self.spatial_padding(spatial_shape)
-        if not any(p for pair in pads for p in pair):
-            return x
-        widths = [(0, 0), pads[0], pads[1]] + [(0, 0)] * (len(x.shape) - 3)
-        return ops.pad(x, widths, constant_values=value)
+        return pad_spatial(x, self.spatial_padding(spatial_shape), value)
 
     def _pad_for_conv(self, x, spatial_shape):
         """Pad ``x`` for `ops.conv`; returns ``(x, conv_padding)``.
