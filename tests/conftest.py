@@ -16,6 +16,13 @@ from tests.xla_flags import with_xla_flag  # noqa: E402
 if (os.environ.get("KERAS_BACKEND") == "jax"
         and os.environ.get("RK_TEST_XLA_OPTIMIZE", "0") != "1"):
     os.environ["XLA_FLAGS"] = with_xla_flag(os.environ)
+# JAX tests also run XLA's Eigen convolutions instead of YNNPACK, as the
+# `relaxed-keras` CLI does (relaxed_keras/xla_cpu.py): the two in-process
+# MNIST6-180 training tests took 122 s instead of 148 s with it.
+if os.environ.get("KERAS_BACKEND") == "jax":
+    from relaxed_keras.xla_cpu import use_eigen_convolutions  # noqa: E402
+
+    use_eigen_convolutions()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
