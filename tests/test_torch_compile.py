@@ -7,6 +7,9 @@ compiles and guards separately; numpy constants inside ``call`` and Keras's
 counter's guard recompiled the padded pieces at every step until they fell
 back to eager. The other backends trace whole functions by construction:
 these tests skip there (`pad_spatial` is tested on every backend).
+Keras's own batch norm (its reduction axes a tracked list) and `ops.max`
+(a type check on its result) break graphs under torch; the library's
+batch norm and max poolings avoid both.
 """
 
 import keras
@@ -45,6 +48,10 @@ def _layer_cases():
             (2, 9, 9, 4, 3), None),
         "padded_max_pooling": (
             L.GroupMaxPooling2D(3, strides=2, padding="same"), (2, 8, 8, 4, 3), None),
+        "batch_norm_training": (
+            L.BatchNormalization(), (2, 5, 5, 4, 3), None),
+        "continuous_max_pooling": (
+            L.ContinuousGroupPooling("max"), (2, 5, 5, 4, 3), elements),
     }
 
 
@@ -55,11 +62,12 @@ def test_layer_compiles_to_one_graph_without_breaks(name):
     import torch._dynamo
 
     layer, shape, elements = _layer_cases()[name]
+    training = name.endswith("_training")
     x = torch.rand(*shape)
     inputs = x if elements is None else [x, torch.as_tensor(elements)]
 
     def forward(inputs):
-        out = layer(inputs, training=False)
+        out = layer(inputs, training=training)
         return out[0] if isinstance(out, (list, tuple)) else out
 
     forward(inputs)  # build outside the compiled region
@@ -73,6 +81,28 @@ def test_layer_compiles_to_one_graph_without_breaks(name):
     expected = compiled(inputs)
     with torch.compiler.set_stance("fail_on_recompile"):
         assert np.array_equal(to_numpy(compiled(inputs)), to_numpy(expected))
+
+
+@torch_only
+def test_group_cnn_training_forward_compiles_to_one_graph():
+    """Layers inside a functional model: Keras's `ops.max` breaks there
+    (not when called alone), and each break recompiles the per-layer
+    frames after it (14 graphs for the P4CNN before)."""
+    import torch
+    import torch._dynamo
+
+    inputs = keras.Input((10, 10, 1))
+    x = L.LiftingConv2D(3, 3, "p4", padding="same")(inputs)
+    x = L.BatchNormalization()(x)
+    x = L.GroupConv2D(3, 3, "p4", padding="same", activation="relu")(x)
+    x = L.GroupPooling("max")(x)
+    x = L.GlobalSpatialPooling2D("max")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    images = torch.rand(2, 10, 10, 1)
+    report = torch._dynamo.explain(lambda t: model(t, training=True))(images)
+    reasons = [r.reason.splitlines()[0] for r in report.break_reasons]
+    assert report.graph_break_count == 0, reasons
+    assert report.graph_count == 1
 
 
 @pytest.mark.parametrize("value", [0.0, -np.inf])

@@ -509,7 +509,7 @@ class ContinuousGroupPooling(keras.layers.Layer):
         if self.mode == "mean":
             return ops.sum(features * weight, axis=3) / ops.sum(weight)
         masked = ops.where(weight > 0.0, features, ops.full_like(features, -1e30))
-        return ops.max(masked, axis=3)
+        return ops.amax(masked, axis=3)  # not ops.max: a torch.compile break
 
     def compute_output_shape(self, input_shape):
         shape = input_shape[0]

@@ -36,7 +36,7 @@ class GlobalSpatialPooling2D(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        reduce = ops.mean if self.mode == "mean" else ops.max
+        reduce = ops.mean if self.mode == "mean" else ops.amax  # traceable
         return reduce(inputs, axis=(1, 2), keepdims=self.keepdims)
 
     def compute_output_shape(self, input_shape):

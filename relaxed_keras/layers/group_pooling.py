@@ -43,7 +43,9 @@ class GroupPooling(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        reduce = ops.max if self.mode == "max" else ops.mean
+        # `ops.amax`, not `ops.max`: Keras's torch `max` checks the result's
+        # type, which torch.compile cannot trace (a graph break).
+        reduce = ops.amax if self.mode == "max" else ops.mean
         return reduce(inputs, axis=3, keepdims=self.keepdims)
 
     def compute_output_shape(self, input_shape):

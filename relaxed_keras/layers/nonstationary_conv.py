@@ -241,7 +241,8 @@ class NonStationaryMixin:
             if dim in self.learn_omega_prime:
                 entries.append(learned[self.learn_omega_prime.index(dim)])
             else:
-                entries.append(float_vector([self.omega_prime[index]])[0])
+                entries.append(ops.convert_to_tensor(
+                    float(self.omega_prime[index]), dtype=learned.dtype))
         return ops.stack(entries)
 
     # ------------------------------------------------------------------

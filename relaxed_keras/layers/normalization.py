@@ -26,7 +26,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     minor axis, which XLA and TensorFlow run far slower (P4CNN training
     and `predict` on CPU, BENCHMARKS.md). Other ranks, masks, ``renorm``,
     ``synchronized``, other axes and the torch backend use Keras's code
-    unchanged.
+    unchanged, with the reduction axes kept as a tuple so that
+    torch.compile traces the layer without a graph break.
 
     The class keeps Keras's name on purpose: Keras stores a model's weights
     under the snake-cased class name of each layer, so a model keeps the
@@ -40,6 +41,13 @@ class BatchNormalization(keras.layers.BatchNormalization):
     >>> layer(x, training=True).shape
     (8, 14, 14, 4, 10)
     """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        # Keras keeps the axes as a list, which layer tracking turns into a
+        # `TrackedList`: torch.compile cannot pass one to `torch.mean` and
+        # breaks the graph at every batch norm. A tuple is left as it is.
+        self._reduction_axes = tuple(self._reduction_axes)
 
     def _folds(self, inputs, mask):
         return (
