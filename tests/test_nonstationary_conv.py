@@ -177,7 +177,7 @@ def test_learned_omega_prime_penalty_and_gradients(rng):
 
 def test_omega_prime_stays_finite_and_non_negative_under_training(rng):
     model = rk.zoo.build("cnn7", equivariance="soft", group="se2_4", width=2,
-                         input_shape=(8, 8, 1), num_classes=2, num_hidden_layers=2,
+                         input_shape=(8, 8, 1), num_classes=2, num_hidden_layers=1,
                          continuous_options={"omega_prime_penalty": 10.0,
                                              "learn_omega_prime": True})
     model.compile(keras.optimizers.Adam(0.5),
@@ -188,10 +188,10 @@ def test_omega_prime_stays_finite_and_non_negative_under_training(rng):
                         callbacks=[rk.callbacks.LearnedEquivarianceLogger()])
     rows = rk.diagnostics.learned_equivariance(model)
     soft_rows = [row for row in rows if "omega_prime" in row]
-    assert len(soft_rows) == 3
+    assert len(soft_rows) == 2
     for row in soft_rows:
         assert all(np.isfinite(v) and 0.0 <= v <= 100.0 for v in row["omega_prime"])
-    assert "conv2/omega_prime_2" in history.history and "conv0/omega_prime_1" in history.history
+    assert "conv1/omega_prime_2" in history.history and "conv0/omega_prime_1" in history.history
     assert "omega'" in rk.diagnostics.format_learned_equivariance(rows)
 
 
