@@ -27,12 +27,14 @@ def small_partial(group="se2_4", input_shape=(12, 12, 1), num_classes=3,
                   partial=True, mirror_logit=2.0, distribution_lr_factor=0.1,
                   name=None):
     """Continuous lifting -> BN -> partial (or strict continuous) group conv
-    -> BN -> ReLU -> pointwise shortcut -> masked group pooling -> dense."""
+    -> BN -> ReLU -> pointwise shortcut -> masked group pooling -> dense
+    (relaxed_keras's batch norm, as in the zoo: Keras's breaks torch.compile
+    graphs)."""
     inputs = keras.Input(input_shape)
     x, g = rk.layers.ContinuousLiftingConv2D(
         4, 3, group, kernel_network=rk.kernels.SIREN(8), padding="same",
         name="lift")(inputs)
-    x = keras.layers.BatchNormalization()(x)
+    x = rk.layers.BatchNormalization()(x)
     x = keras.layers.ReLU()(x)
     if partial:
         conv = rk.layers.PartialGroupConv2D(
@@ -45,7 +47,7 @@ def small_partial(group="se2_4", input_shape=(12, 12, 1), num_classes=3,
             4, 3, group, kernel_network=rk.kernels.SIREN(8), padding="same",
             name="partial")
     y, h = conv([x, g])
-    y = keras.layers.BatchNormalization()(y)
+    y = rk.layers.BatchNormalization()(y)
     y = keras.layers.ReLU()(y)
     s, _ = rk.layers.PointwiseGroupConv2D(4, group, name="shortcut")([x, g, h])
     y = keras.layers.Add()([y, s])

@@ -72,16 +72,16 @@ def test_relaxed_mixed_kernel_matches_per_bank_convolutions(group):
 
 class SmallRelaxedZooModel(rk.models.base.ZooModel):
     """A `ZooModel` (kernels cached in predict/evaluate) with the relaxed
-    lifting and group convs of the relaxed P4CNN, BN and dropout, but two
-    conv layers instead of seven: under torch every compiled function is
-    traced layer call by layer call, and the full P4CNN took 200 s here."""
+    lifting and group convs of the relaxed P4CNN, BN and dropout (the
+    zoo's layers), but two conv layers instead of seven: under torch the
+    compilation of the full P4CNN dominates the test's time."""
 
     def __init__(self):
         inputs = keras.Input((12, 12, 1))
         x = rk.layers.RelaxedLiftingConv2D(4, 3, "p4", padding=1)(inputs)
-        x = keras.layers.BatchNormalization()(x)
+        x = rk.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
-        x = keras.layers.Dropout(0.1)(x)
+        x = rk.layers.Dropout(0.1)(x)
         x = rk.layers.RelaxedGroupConv2D(4, 3, "p4", padding=1)(x)
         x = rk.layers.GroupPooling("max")(rk.layers.GroupMaxPooling2D(2)(x))
         x = keras.layers.GlobalAveragePooling2D()(x)
