@@ -15,6 +15,7 @@ from relaxed_keras import groups
 from relaxed_keras import kernels
 from relaxed_keras import layers
 from relaxed_keras import models
+from relaxed_keras import random
 from relaxed_keras import zoo
 from relaxed_keras.groups import CyclicGroup
 from relaxed_keras.groups import DihedralGroup
@@ -30,6 +31,7 @@ __all__ = [
     "diagnostics",
     "datasets",
     "models",
+    "random",
     "zoo",
     "CyclicGroup",
     "DihedralGroup",

@@ -7,12 +7,13 @@ import relaxed_keras as rk
 
 def small_gcnn(group="p4", input_shape=(12, 12, 1), num_classes=3, name=None):
     """Lifting -> BN -> ReLU -> dropout -> group conv -> pool -> group conv
-    -> pooled (relaxed_keras's batch norm and dropout)."""
+    -> pooled (relaxed_keras's batch norm and dropout; the dropout unseeded
+    as in the zoo: Keras's seeded dropout breaks torch.compile graphs)."""
     inputs = keras.Input(input_shape)
     x = rk.layers.LiftingConv2D(4, 3, group, padding="same")(inputs)
     x = rk.layers.BatchNormalization()(x)
     x = keras.layers.ReLU()(x)
-    x = rk.layers.Dropout(0.1, seed=0)(x)
+    x = rk.layers.Dropout(0.1)(x)
     x = rk.layers.GroupConv2D(4, 3, group, padding="same", activation="relu")(x)
     x = rk.layers.GroupMaxPooling2D(2)(x)
     x = rk.layers.GroupAveragePooling2D(3, strides=1, padding="same")(x)

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from relaxed_keras import random as rk_random
 from relaxed_keras.groups.cyclic import CyclicGroup
 from relaxed_keras.groups.dihedral import DihedralGroup
 
@@ -97,8 +98,8 @@ class ContinuousGroupMixin:
         step = 2.0 * math.pi / self.num_rotations
         angles = ops.arange(self.num_rotations, dtype="float32") * step
         if training:
-            offset = keras.random.uniform(
-                (), 0.0, step, dtype="float32", seed=seed_generator
+            offset = rk_random.uniform(
+                (), 0.0, step, dtype="float32", seed_generator=seed_generator
             )
             angles = angles + offset
         return self.elements_from_angles(angles)

@@ -6,6 +6,7 @@ import math
 import keras
 from keras import ops
 
+from relaxed_keras import random as rk_random
 from relaxed_keras.groups.interpolation import rotate_images
 from relaxed_keras.layers.partial_group_conv import Clip
 
@@ -103,8 +104,8 @@ class Augerino(keras.layers.Layer):
         k = self.num_samples
         position = ops.arange(k, dtype="float32")
         if training:
-            position = position + keras.random.uniform(
-                (), 0.0, 1.0, seed=self.seed_generator
+            position = position + rk_random.uniform(
+                (), 0.0, 1.0, seed_generator=self.seed_generator
             )
         else:
             position = position + 0.5

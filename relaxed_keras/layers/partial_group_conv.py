@@ -6,6 +6,7 @@ import math
 import keras
 from keras import ops
 
+from relaxed_keras import random as rk_random
 from relaxed_keras.layers.constants import float_vector
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 
@@ -210,8 +211,8 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
         order = [float((i + n // 2) % n) for i in range(n)]
         position = float_vector(order)
         if random:
-            position = position + keras.random.uniform(
-                (), 0.0, 1.0, seed=self.seed_generator
+            position = position + rk_random.uniform(
+                (), 0.0, 1.0, seed_generator=self.seed_generator
             )
         return math.pi * theta * (2.0 * position / n - 1.0)
 
@@ -219,7 +220,9 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
         p_logit = self.distribution_lr_factor * ops.convert_to_tensor(self.mirror_logit)
         if not random:
             return ops.cast(p_logit > 0.0, "float32")
-        u = keras.random.uniform((), 1e-6, 1.0 - 1e-6, seed=self.seed_generator)
+        u = rk_random.uniform(
+            (), 1e-6, 1.0 - 1e-6, seed_generator=self.seed_generator
+        )
         noise = ops.log(u) - ops.log(1.0 - u)
         temperature = ops.stop_gradient(self.temperature(step))
         soft = ops.sigmoid((p_logit + noise) / temperature)
