@@ -32,7 +32,10 @@ def _minstd(x):
     high = ops.floor_divide(x, _QUOTIENT)
     low = x - high * _QUOTIENT
     y = MULTIPLIER * low - _REMAINDER * high
-    return ops.mod(y, MODULUS)  # y + MODULUS where y < 0
+    # y + MODULUS where y < 0. Not `ops.where(y < 0, ...)`: torch inductor's
+    # code generation grows exponentially with such selects chained over
+    # the hash rounds (182 s against 25 s for one draw, BENCHMARKS.md).
+    return ops.mod(y, MODULUS)
 
 
 def _mix(x):
