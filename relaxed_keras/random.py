@@ -17,6 +17,8 @@ xor-shifts. It compiles into one graph on every backend and gives the same
 numbers on TensorFlow, JAX and torch for the same seed.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -82,11 +84,12 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed_generator=None):
     (3,)
     """
     shape = tuple(int(d) for d in shape)
-    size = 1
-    for d in shape:
-        size *= d
+    size = math.prod(shape)
     if size >= MODULUS - 1:
-        raise ValueError(f"`shape` {shape} has too many entries for one call.")
+        raise ValueError(
+            f"`shape` {shape} has {size} entries; one call draws at most "
+            f"{MODULUS - 2} (the element index must stay below 2**31 - 2)."
+        )
     state = next_seed(seed_generator)
     h = _mix(ops.bitwise_xor(_mix(state[0]), state[1]))
     h = _mix(ops.bitwise_xor(_mix(h), ops.arange(size, dtype="int32")))
