@@ -15,6 +15,13 @@ integer hash: Park-Miller "minimal standard" multiplications modulo
 ``2**31 - 1`` (Schrage's method, so no product leaves int32) alternated with
 xor-shifts. It compiles into one graph on every backend and gives the same
 numbers on TensorFlow, JAX and torch for the same seed.
+
+The integer arithmetic uses the tensors' own operators (``//``, ``%``,
+``*``), which every backend defines with Python's floor semantics, and
+`keras.ops` only where no operator exists (xor): under torch.compile each
+`keras.ops` call is traced through Keras's dispatch (argument conversion,
+dtype promotion), about 50 ms of dynamo time per call per trace on this
+CPU, and one draw made ~35 such calls (BENCHMARKS.md, torch.compile).
 """
 
 import math
@@ -31,19 +38,20 @@ _REMAINDER = MODULUS % MULTIPLIER  # 3399: Schrage's r.
 def _minstd(x):
     """``MULTIPLIER * x mod MODULUS`` for int32 ``x`` in ``[1, MODULUS)``
     without overflow (Schrage: every intermediate stays below ``2**31``)."""
-    high = ops.floor_divide(x, _QUOTIENT)
+    high = x // _QUOTIENT
     low = x - high * _QUOTIENT
     y = MULTIPLIER * low - _REMAINDER * high
     # y + MODULUS where y < 0. Not `ops.where(y < 0, ...)`: torch inductor's
     # code generation grows exponentially with such selects chained over
     # the hash rounds (182 s against 25 s for one draw, BENCHMARKS.md).
-    return ops.mod(y, MODULUS)
+    return y % MODULUS
 
 
 def _mix(x):
-    """One hash round on non-negative int32: multiply, then xor-shift."""
-    x = _minstd(ops.mod(x, MODULUS - 1) + 1)
-    return ops.bitwise_xor(x, ops.right_shift(x, 15))
+    """One hash round on non-negative int32: multiply, then xor-shift
+    (``x >> 15`` as ``x // 2**15``: the same for non-negative ``x``)."""
+    x = _minstd(x % (MODULUS - 1) + 1)
+    return ops.bitwise_xor(x, x // 2**15)
 
 
 def next_seed(seed_generator):
@@ -59,7 +67,7 @@ def next_seed(seed_generator):
     # variable and see the increment below (Keras's `next` does the same).
     state = ops.convert_to_tensor(seed_generator.state.value) * 1
     seed_generator.state.assign(state + ops.cast(ops.arange(2), state.dtype))
-    return ops.cast(ops.mod(state, MODULUS), "int32")
+    return ops.cast(state % MODULUS, "int32")
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed_generator=None):
@@ -94,6 +102,6 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed_generator=None):
     h = _mix(ops.bitwise_xor(_mix(state[0]), state[1]))
     h = _mix(ops.bitwise_xor(_mix(h), ops.arange(size, dtype="int32")))
     h = _mix(_mix(h))
-    unit = ops.cast(ops.right_shift(h, 7), "float32") * (1.0 / 2**24)
+    unit = ops.cast(h // 2**7, "float32") * (1.0 / 2**24)
     values = minval + (maxval - minval) * ops.reshape(unit, shape)
     return ops.cast(values, dtype or keras.config.floatx())

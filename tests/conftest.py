@@ -68,6 +68,39 @@ def _share_cores_between_torch_workers():
 _share_cores_between_torch_workers()
 
 
+def _compile_torch_train_step_once():
+    """Keras's torch `train_step` calls `zero_grad()`, and dynamo guards on
+    every parameter's `.grad is None`: None before the first step, a tensor
+    at every later one, so each `jit_compile=True` fit traces and compiles
+    its training step twice (TORCH_LOGS=recompiles: "1/0: ...bias._value.grad
+    is None ... in zero_grad"). Give the trainable parameters zero gradients
+    before the first compiled step: `zero_grad` clears them before the
+    backward pass either way, so every step computes the same numbers (same
+    losses, checked), and dynamo compiles only the steady-state version.
+    Small partial test model, 8 steps, cold inductor cache: 281 s -> 207 s
+    (tracing 165 s -> 102 s). Tests only: users' code is untouched (README,
+    Known limits)."""
+    if keras.backend.backend() != "torch":
+        return
+    import torch
+    from keras.src.backend.torch.trainer import TorchTrainer
+
+    make_train_function = TorchTrainer.make_train_function
+
+    def make_train_function_with_gradients(self, force=False):
+        function = make_train_function(self, force)
+        if self.jit_compile:
+            for variable in self.trainable_variables:
+                if variable.value.grad is None:
+                    variable.value.grad = torch.zeros_like(variable.value)
+        return function
+
+    TorchTrainer.make_train_function = make_train_function_with_gradients
+
+
+_compile_torch_train_step_once()
+
+
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
