@@ -1,6 +1,9 @@
-"""Worker for test_cross_backend: load a saved model under KERAS_BACKEND and
-write its predictions. Usage: python cross_backend_worker.py IN OUT MODE [KIND]"""
+"""Worker for test_cross_backend: load saved models under KERAS_BACKEND and
+write their predictions. Usage: python cross_backend_worker.py CASES INPUTS
+(CASES: a JSON list of {"model", "mode", "kind", "output"}; BACKEND in an
+output path becomes the backend's name)."""
 
+import json
 import sys
 
 import keras
@@ -12,17 +15,22 @@ from tests.models import small_gcnn  # noqa: E402
 from tests.models import small_partial  # noqa: E402
 
 
-def main(model_path, inputs_path, output_path, mode, kind="gcnn"):
-    if mode == "keras":
-        # compile=False: a file saved under JAX records the resolved
-        # jit_compile=True, which would make torch trace the predict step
-        # with dynamo (about a minute) for no part of what is tested here.
-        model = keras.saving.load_model(model_path, compile=False)
-    else:
-        model = small_gcnn("p4m") if kind == "gcnn" else small_partial("e2_8")
-        model.load_weights(model_path)
+def main(cases_path, inputs_path):
     x = np.load(inputs_path)
-    np.save(output_path, model.predict(x, verbose=0))
+    with open(cases_path) as f:
+        cases = json.load(f)
+    for case in cases:
+        if case["mode"] == "keras":
+            # compile=False: a file saved under JAX records the resolved
+            # jit_compile=True, which would make torch trace the predict step
+            # with dynamo (about a minute) for no part of what is tested here.
+            model = keras.saving.load_model(case["model"], compile=False)
+        else:
+            kind = case["kind"]
+            model = small_gcnn("p4m") if kind == "gcnn" else small_partial("e2_8")
+            model.load_weights(case["model"])
+        output = case["output"].replace("BACKEND", keras.backend.backend())
+        np.save(output, model.predict(x, verbose=0))
 
 
 if __name__ == "__main__":
