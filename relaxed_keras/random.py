@@ -18,10 +18,11 @@ numbers on TensorFlow, JAX and torch for the same seed.
 
 The integer arithmetic uses the tensors' own operators (``//``, ``%``,
 ``*``), which every backend defines with Python's floor semantics, and
-`keras.ops` only where no operator exists (xor): under torch.compile each
-`keras.ops` call is traced through Keras's dispatch (argument conversion,
-dtype promotion), about 50 ms of dynamo time per call per trace on this
-CPU, and one draw made ~35 such calls (BENCHMARKS.md, torch.compile).
+`keras.ops` only where no operator exists (xor): under torch.compile
+dynamo traces each `keras.ops` call through Keras's dispatch (argument
+conversion, dtype promotion). One draw made about 35 such calls, now 8;
+the small partial test model's tracing went from 102 s to 95 s
+(BENCHMARKS.md, torch.compile).
 """
 
 import math

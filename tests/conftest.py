@@ -101,11 +101,11 @@ def _compile_torch_train_step_once():
 _compile_torch_train_step_once()
 
 
-# Longest tests first (seconds, the larger of the backends' CI durations, 2
-# workers on 2 cores): pytest-xdist hands tests out in collection order, and a
-# 5-minute test collected last ran alone while the other worker sat idle.
-# Longest-first keeps the two workers' loads even. Name prefixes (node ids
-# without the file).
+# Longest tests first (seconds, about the largest of the backends' CI
+# durations, 2 workers on 2 cores): pytest-xdist hands tests out in
+# collection order, and a long test collected late can run alone at the end
+# while the other worker sits idle. Keys: test function names (all their
+# parametrizations).
 LONGEST_FIRST = {
     "test_fit_jit_compile_predict_and_learned_equivariance": 300,
     "test_omega_prime_stays_finite_and_non_negative_under_training": 150,
