@@ -101,38 +101,6 @@ def _compile_torch_train_step_once():
 _compile_torch_train_step_once()
 
 
-# Longest tests first (seconds, about the largest of the backends' CI
-# durations, 2 workers on 2 cores): pytest-xdist hands tests out in
-# collection order, and a long test collected late can run alone at the end
-# while the other worker sits idle. Keys: test function names (all their
-# parametrizations).
-LONGEST_FIRST = {
-    "test_fit_jit_compile_predict_and_learned_equivariance": 300,
-    "test_omega_prime_stays_finite_and_non_negative_under_training": 150,
-    "test_partial_gcnn_learns_to_break_rotation_symmetry": 120,
-    "test_cached_kernels_match_per_call_kernels_and_follow_weight_updates": 120,
-    "test_fit_predict_and_jit_compile": 100,
-    "test_cheapest_recipe_reproduces_its_card": 100,
-    "test_finetune_writes_a_loadable_preset": 60,
-    "test_soft_gcnn_with_learned_omega_prime_breaks_rotation_symmetry": 60,
-    "test_relaxed_weights_learn_under_fit_and_regulariser_enters_the_loss": 60,
-    "test_saved_models_load_under_every_other_backend": 50,
-    "test_comparison_benchmark_smoke": 50,
-    "test_nonstationary_memory_benchmark_smoke": 40,
-    "test_zoo_partial_mode_builds_trains_and_round_trips": 40,
-    "test_mixed_bfloat16_trains_and_matches_float32": 30,
-    "test_every_mode_fits_one_step_and_predicts": 20,
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    def weight(item):
-        name = getattr(item, "originalname", None) or item.name
-        return LONGEST_FIRST.get(name, 0)
-
-    items.sort(key=weight, reverse=True)  # stable: the rest keep their order
-
-
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
