@@ -20,7 +20,7 @@ The integer arithmetic uses the tensors' own operators (``//``, ``%``,
 ``*``), which every backend defines with Python's floor semantics, and
 `keras.ops` only where no operator exists (xor): under torch.compile
 dynamo traces each `keras.ops` call through Keras's dispatch (argument
-conversion, dtype promotion). One draw made about 35 such calls, now 8;
+conversion, dtype promotion). One draw made 42 such calls, now 16;
 the small partial test model's tracing went from 102 s to 95 s
 (BENCHMARKS.md, torch.compile).
 """
