@@ -15,6 +15,12 @@ from tests.models import small_gcnn  # noqa: E402
 from tests.models import small_partial  # noqa: E402
 
 
+def build(kind):
+    """The model a case saves or loads weights into: ``"gcnn"`` (p4m) or
+    ``"partial"`` (E(2), 8 elements)."""
+    return small_gcnn("p4m") if kind == "gcnn" else small_partial("e2_8")
+
+
 def main(cases_path, inputs_path):
     x = np.load(inputs_path)
     with open(cases_path) as f:
@@ -26,8 +32,7 @@ def main(cases_path, inputs_path):
             # with dynamo (about a minute) for no part of what is tested here.
             model = keras.saving.load_model(case["model"], compile=False)
         else:
-            kind = case["kind"]
-            model = small_gcnn("p4m") if kind == "gcnn" else small_partial("e2_8")
+            model = build(case["kind"])
             model.load_weights(case["model"])
         output = case["output"].replace("BACKEND", keras.backend.backend())
         np.save(output, model.predict(x, verbose=0))

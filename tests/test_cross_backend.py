@@ -8,9 +8,8 @@ import sys
 import keras
 import numpy as np
 
+from tests.cross_backend_worker import build
 from tests.helpers import relative_error
-from tests.models import small_gcnn
-from tests.models import small_partial
 
 BACKENDS = ("tensorflow", "jax", "torch")
 WORKER = os.path.join(os.path.dirname(__file__), "cross_backend_worker.py")
@@ -27,11 +26,11 @@ def test_saved_models_load_under_every_other_backend(tmp_path):
     np.save(inputs_path, x)
     cases, expected = [], {}
     for kind in ("gcnn", "partial"):
-        model = small_gcnn("p4m") if kind == "gcnn" else small_partial("e2_8")
+        model = build(kind)
         model.compile(optimizer="adam",
                       loss=keras.losses.SparseCategoricalCrossentropy(True))
         model.fit(x, y, epochs=1, verbose=0)  # non-trivial BN statistics
-        outputs = model.predict(x, verbose=0)
+        expected[kind] = model.predict(x, verbose=0)
         for mode in ("keras", "weights.h5"):
             path = str(tmp_path / f"{kind}.{mode}")
             if mode == "keras":
@@ -40,7 +39,6 @@ def test_saved_models_load_under_every_other_backend(tmp_path):
                 model.save_weights(path)
             cases.append({"model": path, "mode": mode, "kind": kind,
                           "output": str(tmp_path / f"{kind}-{mode}-BACKEND.npy")})
-            expected[(kind, mode)] = outputs
     cases_path = str(tmp_path / "cases.json")
     with open(cases_path, "w") as f:
         json.dump(cases, f)
@@ -55,5 +53,5 @@ def test_saved_models_load_under_every_other_backend(tmp_path):
         assert result.returncode == 0, (backend, result.stderr[-3000:])
         for case in cases:
             actual = np.load(case["output"].replace("BACKEND", backend))
-            error = relative_error(actual, expected[(case["kind"], case["mode"])])
+            error = relative_error(actual, expected[case["kind"]])
             assert error < 1e-4, (backend, case["kind"], case["mode"], error)
