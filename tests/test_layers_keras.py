@@ -78,7 +78,7 @@ def test_config_round_trip_gives_the_same_layer(case):
     assert type(revived) is cls
 
 
-@pytest.mark.parametrize("group", ["p4", "p4m"])
+@pytest.mark.parametrize("group", [pytest.param("p4", marks=pytest.mark.inductor), "p4m"])
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_fit_predict_and_jit_compile(group, jit_compile):
     model = small_gcnn(group)

@@ -112,6 +112,7 @@ def test_distribution_learns_slower_by_the_factor_under_adam(factor, rng):
     assert 0.8 * factor * 0.01 < moved < 1.2 * factor * 0.01
 
 
+@pytest.mark.inductor
 def test_fit_jit_compile_predict_and_learned_equivariance(tmp_path, rng):
     model = small_partial("e2_8")
     layer = model.get_layer("partial")
