@@ -159,8 +159,9 @@ def _torch_compile_backend(request, monkeypatch):
     """Under torch, `jit_compile=True` is `torch.compile` with inductor, whose
     C++ code generation is most of a compiled test's time on CPU (small
     partial model, one thread, cold cache: fit 180 s, predict 36 s; with
-    `aot_eager` 72 s and 19 s; epoch losses 1.33676, 1.13397 against 1.33676, 1.13257). `aot_eager` runs
-    everything before code generation: dynamo's graph capture (graph
+    `aot_eager` 72 s and 19 s; epoch losses 1.33676, 1.13397 against
+    1.33676, 1.13257). `aot_eager` runs everything before code generation:
+    dynamo's graph capture (graph
     breaks, guards, recompiles) and AOTAutograd's functionalisation of the
     state updates (kernel caches, Gumbel steps). Tests marked `inductor`
     (the partial model's compiled fit, with the continuous-kernel engine and
