@@ -161,9 +161,9 @@ def _torch_compile_backend(request, monkeypatch):
     partial model, one thread, cold cache: fit 180 s, predict 36 s; with
     `aot_eager` 72 s and 19 s; epoch losses 1.33676, 1.13397 against
     1.33676, 1.13257). `aot_eager` runs everything before code generation:
-    dynamo's graph capture (graph
-    breaks, guards, recompiles) and AOTAutograd's functionalisation of the
-    state updates (kernel caches, Gumbel steps). Tests marked `inductor`
+    dynamo's graph capture (graph breaks, guards, recompiles) and
+    AOTAutograd's functionalisation of the state updates (kernel caches,
+    Gumbel steps). Tests marked `inductor`
     (the partial model's compiled fit, with the continuous-kernel engine and
     the integer hash, and the p4 G-CNN's) keep inductor, so its code
     generation for the library's ops stays tested;
