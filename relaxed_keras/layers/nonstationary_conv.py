@@ -37,7 +37,10 @@ Choices where the paper is silent (there is no public code):
   per group element). Otherwise every output position has its own kernel:
   input patches and an einsum, over chunks of ``chunk_size`` positions so
   the memory of the generated kernels is bounded (peak memory grows
-  linearly with the chunk size; see ``benchmarks/``).
+  linearly with the chunk size; see ``benchmarks/``). In training each
+  chunk is rematerialised (`keras.remat`, ``rematerialize=True``): the
+  backward pass regenerates a chunk's kernels instead of keeping every
+  chunk's, so training memory is bounded by the chunk size too.
 """
 
 import math
@@ -93,6 +96,13 @@ class NonStationaryMixin:
         num_features: ``D`` random Fourier features per space.
         chunk_size: positions per chunk of the position-dependent path
             (``None``: automatic, at most 2^24 generated kernel values).
+        rematerialize: with more than one chunk, wrap each chunk in
+            `keras.remat`: the backward pass recomputes the chunk's kernels
+            instead of storing every chunk's kernels and kernel-network
+            activations, so training memory is bounded by ``chunk_size``
+            too (forward memory always is). ``False`` keeps them: faster
+            backward, memory growing with the number of positions. Values
+            and gradients are the same either way (tested).
         max_omega_prime: upper clip of learned values.
         normalize_kernel: scale the generated kernels by one scalar per call
             so that their fan-in variance is 1 (weight standardisation,
@@ -134,8 +144,10 @@ class NonStationaryMixin:
         max_omega_prime,
         omega_prime_lr_factor,
         normalize_kernel,
+        rematerialize,
     ):
         self.normalize_kernel = bool(normalize_kernel)
+        self.rematerialize = bool(rematerialize)
         if not float(omega_prime_lr_factor) > 0:
             raise ValueError(
                 "`omega_prime_lr_factor` must be positive. Received: "
@@ -366,6 +378,75 @@ class NonStationaryMixin:
                 )
         return ops.stack(windows, axis=3)
 
+    def convolve_positions(self, windows, positions, chunk, out_elements, in_elements):
+        """``sum_s windows[b, s] K_s`` for every position ``s``, ``chunk``
+        positions at a time: ``([B, P, N_out * F], sum of squared kernels)``.
+
+        TensorFlow and torch run the chunks as an unrolled loop (with
+        rematerialisation their training memory falls with the chunk size;
+        BENCHMARKS.md). XLA compiles an unrolled loop into one program and
+        schedules the chunks' kernel generation together: its planned
+        temporary memory for an SE(2) N=8 layer, 32x32, 16 channels, batch 8
+        was 1.2 GB in inference at 16 positions per chunk against 1.8 GB
+        unchunked. So on JAX the chunks run in `keras.ops.map`, a loop XLA
+        keeps sequential (76 MB; training with rematerialisation 94 MB
+        against 2.9 GB; `benchmarks/nonstationary_memory.py`, BENCHMARKS.md),
+        the positions padded to whole chunks and the padding masked out of
+        the sum of squares. Not on TensorFlow: `tf.recompute_grad` inside
+        `tf.map_fn` fails to capture the layer's variables.
+        """
+        n_out = self.group.size
+        num_positions = positions.shape[0]
+
+        def convolve_chunk(window_chunk, position_chunk, valid=None):
+            kernels = self.kernels_at(position_chunk, out_elements, in_elements)
+            squares = ops.square(kernels)
+            if valid is not None:
+                squares = squares * ops.reshape(valid, (-1, 1, 1, 1, 1))
+            kernels = ops.reshape(
+                kernels, (position_chunk.shape[0], -1, n_out * self.filters)
+            )
+            kernels = ops.cast(kernels, window_chunk.dtype)  # compute dtype
+            return (ops.einsum("bsc,scf->bsf", window_chunk, kernels),
+                    ops.sum(squares))
+
+        if chunk >= num_positions:
+            return convolve_chunk(windows, positions)
+        if self.rematerialize:
+            # Backward recomputes each chunk's kernels (and the kernel
+            # network's activations) instead of keeping all of them.
+            convolve_chunk = keras.remat(convolve_chunk)
+        if keras.backend.backend() != "jax":
+            outputs, sum_square = [], 0.0
+            for start in range(0, num_positions, chunk):
+                stop = min(start + chunk, num_positions)
+                output, chunk_square = convolve_chunk(
+                    windows[:, start:stop], positions[start:stop]
+                )
+                outputs.append(output)
+                sum_square = sum_square + chunk_square
+            return ops.concatenate(outputs, axis=1), sum_square
+        num_chunks = -(-num_positions // chunk)
+        padding = num_chunks * chunk - num_positions
+        depth = windows.shape[-1]
+        windows = ops.pad(windows, [[0, 0], [0, padding], [0, 0]])
+        windows = ops.transpose(
+            ops.reshape(windows, (-1, num_chunks, chunk, depth)), (1, 0, 2, 3)
+        )
+        positions = ops.pad(positions, [[0, padding], [0, 0], [0, 0], [0, 0]])
+        positions = ops.reshape(positions, (num_chunks, chunk) + tuple(positions.shape[1:]))
+        valid = ops.reshape(
+            ops.cast(ops.arange(num_chunks * chunk) < num_positions, "float32"),
+            (num_chunks, chunk),
+        )
+        outputs, squares = ops.map(
+            lambda args: convolve_chunk(*args), (windows, positions, valid)
+        )
+        outputs = ops.reshape(
+            ops.transpose(outputs, (1, 0, 2, 3)), (-1, num_chunks * chunk, outputs.shape[-1])
+        )
+        return outputs[:, :num_positions], ops.sum(squares)
+
     def convolve(self, features, out_elements, in_elements=None):
         if not self.uses_position_path:
             return super().convolve(features, out_elements, in_elements)
@@ -389,19 +470,16 @@ class NonStationaryMixin:
         n_in = 1 if self.lifting else self.group.size
         num_positions = out_h * out_w
         chunk = self.resolved_chunk_size(num_positions, n_out, n_in)
-        outputs, sum_square, kernel_shape = [], 0.0, None
-        for start in range(0, num_positions, chunk):
-            stop = min(start + chunk, num_positions)
-            kernels = self.kernels_at(positions[start:stop], out_elements, in_elements)
-            kernel_shape = kernels.shape
-            sum_square = sum_square + ops.sum(ops.square(kernels))
-            kernels = ops.reshape(kernels, (stop - start, -1, n_out * self.filters))
-            kernels = ops.cast(kernels, windows.dtype)  # compute dtype
-            outputs.append(ops.einsum("bsc,scf->bsf", windows[:, start:stop], kernels))
-        y = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=1)
+
+        y, sum_square = self.convolve_positions(
+            windows, positions, chunk, out_elements, in_elements
+        )
         y = ops.reshape(y, (-1, out_h, out_w, n_out * self.filters))
         if self.normalize_kernel:
             # Linear in the kernel: scaling the output = scaling every kernel.
+            # Folded kernels: [S, k, k, N_in * C_in, N_out * F].
+            k = self.kernel_size[0]
+            kernel_shape = (num_positions, k, k, channels, n_out * self.filters)
             size = num_positions * math.prod(kernel_shape[1:])
             scale = self.kernel_scale(sum_square / size, kernel_shape)
             y = y * ops.cast(scale, y.dtype)
@@ -427,6 +505,7 @@ class NonStationaryMixin:
             "max_omega_prime": self.max_omega_prime,
             "omega_prime_lr_factor": self.omega_prime_lr_factor,
             "normalize_kernel": self.normalize_kernel,
+            "rematerialize": self.rematerialize,
         }
 
 
@@ -450,6 +529,7 @@ _SOFT_DEFAULTS = dict(
     max_omega_prime=100.0,
     omega_prime_lr_factor=0.1,
     normalize_kernel=True,
+    rematerialize=True,
 )
 
 
@@ -476,7 +556,8 @@ class NonStationaryLiftingConv2D(NonStationaryMixin, BaseContinuousGroupConv):
         filters, kernel_size, group: as `ContinuousLiftingConv2D`
             (``group=SE2(num_elements=N)``).
         omega, omega_prime, learn_omega_prime, omega_prime_penalty,
-        num_features, chunk_size, max_omega_prime: see `NonStationaryMixin`.
+        num_features, chunk_size, rematerialize, max_omega_prime: see
+            `NonStationaryMixin`.
         **kwargs: `BaseContinuousGroupConv` arguments.
 
     Example:
