@@ -1,15 +1,23 @@
-"""Time and peak memory of the position-dependent (non-stationary) path
-against its chunk size.
+"""Time and peak memory of the non-stationary (soft) layers against their
+chunk size.
 
-Each configuration runs in a fresh subprocess; peak memory is the growth of
-the process's maximum resident set size (``ru_maxrss``) over one forward
-pass (inference) or one forward + backward pass (``--train``) over the
-process's size after building the inputs (a warm-up call on a 1-image batch
-comes first and is included; the timed call is the second). Prints a table with ratios to the
-stationary fast path (one convolution) of the same shape.
+The layer alone in a Keras model (`jit_compile` Keras's "auto"), under the
+current backend. Rows: the stationary fast path (translation ``omega' = 0``:
+one convolution), then the position-dependent path (``omega' = 0.5``) for
+each chunk size; training rows twice, with ``rematerialize=True`` (each
+chunk in `keras.remat`, the default) and ``False``.
+
+Each configuration runs in a fresh subprocess, because a process's peak
+resident memory can only grow: peak memory is the growth of the maximum
+resident set size (``ru_maxrss``) from just before the first call to after
+the second (the first call's tracing included), time is the second call.
+Forward: `predict_on_batch`; training: `train_on_batch` (SGD, mean squared
+error: the backward pass of every trainable weight, the kernel network's
+included). Prints a table with ratios to the fast path of the same shape.
 
 Run: ``KERAS_BACKEND=tensorflow python benchmarks/nonstationary_memory.py``
-(``--smoke`` for a tiny CI-sized run).
+(the issue's T(2) layer, 32x32, 32 -> 32 channels, batch 64); ``--layer
+se2`` for `NonStationaryGroupConv2D`; ``--smoke`` for a tiny CI-sized run.
 """
 
 import argparse
@@ -22,41 +30,51 @@ WORKER = r'''
 import json, resource, sys, time
 import numpy as np
 import keras
-from keras import ops
 sys.path.insert(0, {root!r})
 import relaxed_keras as rk
 cfg = json.loads(sys.argv[1])
 size, channels, n, batch = cfg["size"], cfg["channels"], cfg["n"], cfg["batch"]
-omega_prime = [0.5, 0.5, 0.5] if cfg["chunk"] else [0.0, 0.0, 0.5]
-layer = rk.layers.NonStationaryGroupConv2D(
-    channels, 3, rk.groups.SE2(n), omega_prime=omega_prime, padding="same",
-    chunk_size=cfg["chunk"] or None)
-x = np.random.rand(batch, size, size, n, channels).astype("float32")
-elements = rk.groups.SE2(n).grid_elements()
+options = dict(padding="same", chunk_size=cfg["chunk"] or None,
+               rematerialize=cfg["remat"], seed=0)
+translation = 0.5 if cfg["chunk"] else 0.0
+if cfg["layer"] == "t2":
+    inputs = keras.Input((size, size, channels))
+    outputs = rk.layers.NonStationaryConv2D(
+        channels, 3, omega_prime=translation, **options)(inputs)
+else:
+    group = rk.groups.SE2(n)
+    inputs = keras.Input((size, size, n, channels))
+    outputs = rk.layers.NonStationaryGroupConv2D(
+        channels, 3, group, omega_prime=[translation, translation, 0.5],
+        **options)([inputs, group.grid_elements()])[0]
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="sgd", loss="mse")
+rng = np.random.RandomState(0)
+x = rng.rand(batch, *model.input_shape[1:]).astype("float32")
+target = np.zeros((batch,) + tuple(model.output_shape[1:]), "float32")
+if cfg["train"]:
+    step = lambda: model.train_on_batch(x, target)
+else:
+    step = lambda: model.predict_on_batch(x)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-layer([x[:1], elements])
-def run():
-    if cfg["train"]:
-        from tests.helpers import gradient
-        values = [ops.convert_to_tensor(v) for v in layer.trainable_variables]
-        index = len(values) - 1
-        def loss(w):
-            current = list(values); current[index] = w
-            (y, _), _ = layer.stateless_call(current, [ops.convert_to_tensor(v) for v in layer.non_trainable_variables], [x, elements])
-            return ops.sum(y)
-        return gradient(loss, ops.convert_to_numpy(values[index]))
-    return layer([x, elements])[0]
-start = time.perf_counter(); ops.convert_to_numpy(run()); seconds = time.perf_counter() - start
+step()
+start = time.perf_counter(); step(); seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
 print(json.dumps({{"seconds": seconds, "peak_mb": peak / 1024.0}}))
 '''
 
 
-def measure(config, root):
+def measure(config, root=None):
+    """One configuration in a fresh subprocess: ``{"seconds", "peak_mb"}``.
+
+    ``config``: ``layer`` ("t2" or "se2"), ``size``, ``channels``, ``n``,
+    ``batch``, ``chunk`` (0: the stationary fast path), ``train``,
+    ``remat``."""
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run(
         [sys.executable, "-c", WORKER.format(root=root), json.dumps(config)],
         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        timeout=1200,
+        timeout=1800,
     )
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])
@@ -65,42 +83,52 @@ def measure(config, root):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--layer", choices=["t2", "se2"], default="t2")
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=32)
-    parser.add_argument("--num-elements", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--chunks", type=int, nargs="+", default=[16, 64, 256, 1024])
-    parser.add_argument("--train", action="store_true", help="forward + backward")
+    parser.add_argument("--num-elements", type=int, default=8, help="se2 only")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--chunks", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--modes", nargs="+", choices=["forward", "train"],
+                        default=["forward", "train"])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     if args.smoke:
         args.size, args.channels, args.num_elements, args.batch = 6, 2, 2, 2
-        args.chunks = [4, 36]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        args.chunks = [4]
+    n = args.num_elements if args.layer == "se2" else 1
     import keras
 
     rows = []
-    base = dict(size=args.size, channels=args.channels, n=args.num_elements,
-                batch=args.batch, train=args.train)
-    reference = measure({**base, "chunk": 0}, root)
-    rows.append({"path": "fast (one conv)", "chunk": "-", **reference})
-    for chunk in args.chunks:
-        rows.append({"path": "positions", "chunk": chunk,
-                     **measure({**base, "chunk": chunk}, root)})
-    print(f"backend {keras.backend.backend()}: NonStationaryGroupConv2D "
-          f"{args.size}x{args.size}, {args.channels}->{args.channels} channels, "
-          f"k=3, N={args.num_elements}, batch {args.batch}, "
-          f"{'forward+backward' if args.train else 'forward'}")
-    print(f"{'path':<18}{'chunk':>7}{'time s':>10}{'peak MB':>10}{'time x':>9}{'mem x':>8}")
+    for mode in args.modes:
+        base = dict(layer=args.layer, size=args.size, channels=args.channels, n=n,
+                    batch=args.batch, train=mode == "train")
+        reference = measure({**base, "chunk": 0, "remat": True})
+        rows.append({"mode": mode, "path": "fast (one conv)", "chunk": "-",
+                     "remat": "-", "reference": reference, **reference})
+        for chunk in args.chunks:
+            for remat in ([True, False] if mode == "train" else [True]):
+                rows.append({"mode": mode, "path": "positions", "chunk": chunk,
+                             "remat": remat if mode == "train" else "-",
+                             "reference": reference,
+                             **measure({**base, "chunk": chunk, "remat": remat})})
+    layer = ("NonStationaryConv2D (T(2))" if args.layer == "t2"
+             else f"NonStationaryGroupConv2D (SE(2), N={n})")
+    print(f"backend {keras.backend.backend()}: {layer} {args.size}x{args.size}, "
+          f"{args.channels}->{args.channels} channels, k=3, batch {args.batch}")
+    print(f"{'mode':<9}{'path':<17}{'chunk':>7}{'remat':>7}{'time s':>10}"
+          f"{'peak MB':>10}{'time x':>9}{'mem x':>8}")
     for row in rows:
-        print(f"{row['path']:<18}{row['chunk']!s:>7}{row['seconds']:>10.3f}"
-              f"{row['peak_mb']:>10.1f}{row['seconds'] / reference['seconds']:>9.1f}"
+        reference = row.pop("reference")
+        print(f"{row['mode']:<9}{row['path']:<17}{row['chunk']!s:>7}"
+              f"{row['remat']!s:>7}{row['seconds']:>10.3f}{row['peak_mb']:>10.1f}"
+              f"{row['seconds'] / reference['seconds']:>9.1f}"
               f"{row['peak_mb'] / max(reference['peak_mb'], 1e-3):>8.1f}")
     if args.output:
         with open(args.output, "w") as f:
             json.dump({"args": vars(args), "backend": keras.backend.backend(),
-                       "rows": rows}, f, indent=2)
+                       "keras": keras.__version__, "rows": rows}, f, indent=2)
     return rows
 
 

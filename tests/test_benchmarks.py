@@ -9,8 +9,11 @@ import nonstationary_memory  # noqa: E402
 
 
 def test_nonstationary_memory_benchmark_smoke(capsys):
-    rows = nonstationary_memory.main(["--smoke"])
-    assert [row["chunk"] for row in rows] == ["-", 4, 36]
+    """Training rows: the fast path, then one chunk size with and without
+    rematerialisation, each in its own subprocess."""
+    rows = nonstationary_memory.main(["--smoke", "--modes", "train"])
+    assert [(row["chunk"], row["remat"]) for row in rows] == [
+        ("-", "-"), (4, True), (4, False)]
     assert all(row["seconds"] > 0 and row["peak_mb"] >= 0 for row in rows)
     assert "peak MB" in capsys.readouterr().out
 
