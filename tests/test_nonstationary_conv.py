@@ -124,18 +124,22 @@ def test_position_path_equals_fast_path_and_chunks_do_not_matter(rng):
     positional = L.NonStationaryGroupConv2D.from_config(layer.get_config())
     positional.build([x.shape, elements.shape])
     positional.set_weights(layer.get_weights())
-    positional.chunk_size = 7
     type(positional).uses_position_path = property(lambda self: True)
     try:
-        y, _ = positional([x, elements])
+        # 5x5 outputs (stride 2): chunks of 1 row, of 2 rows (the last
+        # one short), and one chunk.
+        for chunk_size in (7, 12, None):
+            positional.chunk_size = chunk_size
+            y, _ = positional([x, elements])
+            assert relative_error(y, fast) < 1e-5, chunk_size
     finally:
         del type(positional).uses_position_path
     assert slow is not None
-    assert relative_error(y, fast) < 1e-5
     t2 = L.NonStationaryConv2D(3, 3, omega_prime=0.8, padding="same", seed=3)
     z = t2(x[:, :, :, 0])
-    t2.chunk_size = 5
-    assert relative_error(t2(x[:, :, :, 0]), z) < 1e-5
+    for chunk_size in (5, 20, 27):  # 9x9 outputs: 1, 2 and 3 rows per chunk
+        t2.chunk_size = chunk_size
+        assert relative_error(t2(x[:, :, :, 0]), z) < 1e-5, chunk_size
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])

@@ -35,9 +35,10 @@ Choices where the paper is silent (there is no public code):
   at zero, the kernel does not depend on the position and the layer is one
   `keras.ops.conv` (the rotation part of ``omega'`` only changes the kernel
   per group element). Otherwise every output position has its own kernel:
-  input patches and an einsum, over chunks of ``chunk_size`` positions so
-  the memory of the generated kernels is bounded (peak memory grows
-  linearly with the chunk size; see ``benchmarks/``). In training each
+  input patches and an einsum, over chunks of whole output rows (about
+  ``chunk_size`` positions) so the memory of the generated kernels and of
+  the input windows is bounded (peak memory grows linearly with the chunk
+  size; see ``benchmarks/``). In training each
   chunk is rematerialised (`keras.remat`, ``rematerialize=True``): the
   backward pass regenerates a chunk's kernels instead of keeping every
   chunk's, so training memory is bounded by the chunk size too.
@@ -94,7 +95,9 @@ class NonStationaryMixin:
             the learned dimensions to the layer losses (Sec. 5.3), so
             `model.fit` minimises it.
         num_features: ``D`` random Fourier features per space.
-        chunk_size: positions per chunk of the position-dependent path
+        chunk_size: output positions per chunk of the position-dependent
+            path, rounded down to whole output rows (at least one row);
+            each chunk generates its own kernels and input windows
             (``None``: automatic, at most 2^24 generated kernel values).
         rematerialize: with more than one chunk, wrap each chunk in
             `keras.remat`: the backward pass recomputes the chunk's kernels
@@ -378,27 +381,42 @@ class NonStationaryMixin:
                 )
         return ops.stack(windows, axis=3)
 
-    def convolve_positions(self, windows, positions, chunk, out_elements, in_elements):
-        """``sum_s windows[b, s] K_s`` for every position ``s``, ``chunk``
-        positions at a time: ``([B, P, N_out * F], sum of squared kernels)``.
+    def convolve_positions(self, x, positions, out_shape, rows, out_elements,
+                           in_elements):
+        """The position-dependent convolution, ``rows`` output rows at a
+        time: ``([B, P, N_out * F], sum of squared kernels)``.
 
+        Each chunk builds its own input windows (``[B, rows * W', k k C]``,
+        from the input rows it reads) and kernels, so neither grows with the
+        image: only the padded input ``x`` and the outputs are whole.
         TensorFlow and torch run the chunks as an unrolled loop (with
         rematerialisation their training memory falls with the chunk size;
         BENCHMARKS.md). XLA compiles an unrolled loop into one program and
-        schedules the chunks' kernel generation together: its planned
+        scheduled the chunks' kernel generation together: its planned
         temporary memory for an SE(2) N=8 layer, 32x32, 16 channels, batch 8
         was 1.2 GB in inference at 16 positions per chunk against 1.8 GB
         unchunked. So on JAX the chunks run in `keras.ops.map`, a loop XLA
-        keeps sequential (76 MB; training with rematerialisation 94 MB
-        against 2.9 GB; `benchmarks/nonstationary_memory.py`, BENCHMARKS.md),
-        the positions padded to whole chunks and the padding masked out of
-        the sum of squares. Not on TensorFlow: `tf.recompute_grad` inside
-        `tf.map_fn` fails to capture the layer's variables.
+        keeps sequential (72 MB at one row per chunk; training with
+        rematerialisation 125 MB against 2.9 GB; BENCHMARKS.md), the rows
+        padded to whole chunks and the padding masked out of the sum of
+        squares. Not on TensorFlow: `tf.recompute_grad` inside `tf.map_fn`
+        fails to capture the layer's variables.
         """
+        out_h, out_w = out_shape
+        k, stride, dilation = self.kernel_size[0], self.strides[0], self.dilation_rate[0]
         n_out = self.group.size
-        num_positions = positions.shape[0]
+        depth = k * k * x.shape[-1]
 
-        def convolve_chunk(window_chunk, position_chunk, valid=None):
+        def input_rows(first_row, num_rows):
+            """Input rows read by output rows ``first_row ...`` (static)."""
+            top = first_row * stride
+            return top, top + (num_rows - 1) * stride + (k - 1) * dilation + 1
+
+        def convolve_chunk(x_rows, position_chunk, valid=None):
+            num_rows = position_chunk.shape[0] // out_w
+            windows = ops.reshape(
+                self.patches(x_rows, (num_rows, out_w)), (-1, num_rows * out_w, depth)
+            )
             kernels = self.kernels_at(position_chunk, out_elements, in_elements)
             squares = ops.square(kernels)
             if valid is not None:
@@ -406,44 +424,49 @@ class NonStationaryMixin:
             kernels = ops.reshape(
                 kernels, (position_chunk.shape[0], -1, n_out * self.filters)
             )
-            kernels = ops.cast(kernels, window_chunk.dtype)  # compute dtype
-            return (ops.einsum("bsc,scf->bsf", window_chunk, kernels),
-                    ops.sum(squares))
+            kernels = ops.cast(kernels, windows.dtype)  # compute dtype
+            return (ops.einsum("bsc,scf->bsf", windows, kernels), ops.sum(squares))
 
-        if chunk >= num_positions:
-            return convolve_chunk(windows, positions)
+        if rows >= out_h:
+            return convolve_chunk(x, positions)
         if self.rematerialize:
-            # Backward recomputes each chunk's kernels (and the kernel
-            # network's activations) instead of keeping all of them.
+            # Backward recomputes each chunk's windows and kernels (and the
+            # kernel network's activations) instead of keeping all of them.
             convolve_chunk = keras.remat(convolve_chunk)
         if keras.backend.backend() != "jax":
             outputs, sum_square = [], 0.0
-            for start in range(0, num_positions, chunk):
-                stop = min(start + chunk, num_positions)
+            for first in range(0, out_h, rows):
+                count = min(rows, out_h - first)
+                top, bottom = input_rows(first, count)
                 output, chunk_square = convolve_chunk(
-                    windows[:, start:stop], positions[start:stop]
+                    x[:, top:bottom],
+                    positions[first * out_w : (first + count) * out_w],
                 )
                 outputs.append(output)
                 sum_square = sum_square + chunk_square
             return ops.concatenate(outputs, axis=1), sum_square
-        num_chunks = -(-num_positions // chunk)
-        padding = num_chunks * chunk - num_positions
-        depth = windows.shape[-1]
-        windows = ops.pad(windows, [[0, 0], [0, padding], [0, 0]])
-        windows = ops.transpose(
-            ops.reshape(windows, (-1, num_chunks, chunk, depth)), (1, 0, 2, 3)
+        num_chunks = -(-out_h // rows)
+        _, needed = input_rows(0, num_chunks * rows)
+        x = ops.pad(x, [[0, 0], [0, max(0, needed - x.shape[1])], [0, 0], [0, 0]])
+        blocks = ops.stack(
+            [x[:, slice(*input_rows(i * rows, rows))] for i in range(num_chunks)]
         )
+        num_positions = out_h * out_w
+        padding = num_chunks * rows * out_w - num_positions
         positions = ops.pad(positions, [[0, padding], [0, 0], [0, 0], [0, 0]])
-        positions = ops.reshape(positions, (num_chunks, chunk) + tuple(positions.shape[1:]))
+        positions = ops.reshape(
+            positions, (num_chunks, rows * out_w) + tuple(positions.shape[1:])
+        )
         valid = ops.reshape(
-            ops.cast(ops.arange(num_chunks * chunk) < num_positions, "float32"),
-            (num_chunks, chunk),
+            ops.cast(ops.arange(num_chunks * rows * out_w) < num_positions, "float32"),
+            (num_chunks, rows * out_w),
         )
         outputs, squares = ops.map(
-            lambda args: convolve_chunk(*args), (windows, positions, valid)
+            lambda args: convolve_chunk(*args), (blocks, positions, valid)
         )
         outputs = ops.reshape(
-            ops.transpose(outputs, (1, 0, 2, 3)), (-1, num_chunks * chunk, outputs.shape[-1])
+            ops.transpose(outputs, (1, 0, 2, 3)),
+            (-1, num_chunks * rows * out_w, outputs.shape[-1]),
         )
         return outputs[:, :num_positions], ops.sum(squares)
 
@@ -462,17 +485,14 @@ class NonStationaryMixin:
         positions = self.tap_positions(spatial_shape)
         x = self._pad(x, spatial_shape)
         channels = x.shape[-1]
-        windows = self.patches(x, (out_h, out_w))
-        windows = ops.reshape(
-            windows, (-1, out_h * out_w, self.kernel_size[0] ** 2 * channels)
-        )
         n_out = self.group.size
         n_in = 1 if self.lifting else self.group.size
         num_positions = out_h * out_w
         chunk = self.resolved_chunk_size(num_positions, n_out, n_in)
-
+        # Whole output rows per chunk (at least one).
+        rows = max(1, min(out_h, chunk // out_w))
         y, sum_square = self.convolve_positions(
-            windows, positions, chunk, out_elements, in_elements
+            x, positions, (out_h, out_w), rows, out_elements, in_elements
         )
         y = ops.reshape(y, (-1, out_h, out_w, n_out * self.filters))
         if self.normalize_kernel:
