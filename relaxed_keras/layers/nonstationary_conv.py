@@ -391,7 +391,7 @@ class NonStationaryMixin:
         image: only the padded input ``x`` and the outputs are whole.
         TensorFlow and torch run the chunks as an unrolled loop (with
         rematerialisation their training memory falls with the chunk size;
-        BENCHMARKS.md). XLA compiles an unrolled loop into one program and
+        BENCHMARKS.md). XLA compiled the unrolled loop into one program and
         scheduled the chunks' kernel generation together: its planned
         temporary memory for an SE(2) N=8 layer, 32x32, 16 channels, batch 8
         was 1.2 GB in inference at 16 positions per chunk against 1.8 GB
