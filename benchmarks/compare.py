@@ -62,12 +62,6 @@ def _best_seconds(step, repeats, warmup=1):
     return min(times)
 
 
-def _peak_rss_mb():
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _device_name():
     """Where the current Keras backend places its tensors."""
     import keras
@@ -87,13 +81,10 @@ def _device_name():
     return gpus[0].name if gpus else "cpu"
 
 
-def _peak_memory_mb(gpu, reset=False):
-    """Process peak so far: RSS on CPU; on a GPU, torch's allocator peak
-    (``reset=True`` starts a new peak first). JAX's device statistics keep
-    one peak for the whole process, which earlier workloads set: ``None``
-    (not measured) there."""
-    if not gpu:
-        return _peak_rss_mb()
+def _gpu_peak_memory_mb(reset=False):
+    """torch's GPU allocator peak so far (``reset=True`` starts a new peak
+    first). JAX's device statistics keep one peak for the whole process,
+    which earlier workloads set: ``None`` (not measured) there."""
     import keras
 
     if keras.backend.backend() == "torch":
@@ -196,13 +187,13 @@ def keras_worker(cfg):
         keras.layers.Conv2D(n * cc, 3, padding="same"),
         (batch, size, size, n * cc))
 
-    before = _peak_memory_mb(gpu, reset=True)
+    before = _gpu_peak_memory_mb(reset=True) if gpu else None
     out["nonstationary_t2"] = step_seconds(
         rk.layers.NonStationaryConv2D(c, 3, omega_prime=1.0, padding=1,
                                       chunk_size=cfg["chunk"]),
         (batch, size, size, c))
-    after = _peak_memory_mb(gpu)
     if gpu:
+        after = _gpu_peak_memory_mb()
         out["nonstationary_t2_peak_mb"] = (
             None if after is None else max(0.0, after - before))
     else:
