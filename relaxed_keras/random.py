@@ -106,3 +106,109 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed_generator=None):
     unit = ops.cast(h // 2**7, "float32") * (1.0 / 2**24)
     values = minval + (maxval - minval) * ops.reshape(unit, shape)
     return ops.cast(values, dtype or keras.config.floatx())
+
+
+# Dropout masks: one hash per entry, as large as the feature map, so the
+# hash must be cheap. Integer arithmetic on int32 with two's-complement
+# wrap-around, which XLA defines and TensorFlow's, torch's and inductor's
+# kernels compute: the low 32 bits of a product do not depend on
+# signedness, and `_shift_right` masks the sign copies of the arithmetic
+# shift, so every number is the uint32 one.
+_WEYL = 0x9E3779B9 - 2**32  # odd: distinct entry indices stay distinct
+_MULTIPLIER_1 = 0x7FEB352D  # the two multipliers of Wellons's lowbias32
+_MULTIPLIER_2 = 0x846CA68B - 2**32
+_SIGN_BIT = -(2**31)
+
+
+def _shift_right(x, bits):
+    """uint32 ``x >> bits`` of an int32 ``x`` (logical, not arithmetic)."""
+    return ops.bitwise_and(ops.right_shift(x, bits), (1 << (32 - bits)) - 1)
+
+
+def _lowbias32(x):
+    """Wellons's "lowbias32" integer hash (full avalanche; for scalars)."""
+    x = ops.bitwise_xor(x, _shift_right(x, 16)) * _MULTIPLIER_1
+    x = ops.bitwise_xor(x, _shift_right(x, 15)) * _MULTIPLIER_2
+    return ops.bitwise_xor(x, _shift_right(x, 16))
+
+
+def _entry_hash(index, key):
+    """Per-entry word whose *high* bits are uniform: lowbias32 without its
+    first and last xor-shifts (a mask reads the top bits of the word: each
+    of them depends on every bit of ``index * _WEYL ^ key`` through the
+    multiply, xor-shift, multiply chain; the two dropped shifts only feed
+    high bits into low ones). Seven elementwise passes instead of eleven:
+    in eager torch every pass is a kernel over the whole mask."""
+    h = ops.bitwise_xor(index * _WEYL, key) * _MULTIPLIER_1
+    return ops.bitwise_xor(h, _shift_right(h, 15)) * _MULTIPLIER_2
+
+
+def dropout(inputs, rate, noise_shape=None, seed_generator=None):
+    """``keras.random.dropout`` with a counter-based mask.
+
+    Each entry is kept with probability ``1 - rate`` (to 2**-32: its
+    32-bit hash against ``round(rate * 2**32)``) and scaled by
+    ``1 / (1 - rate)``; dropped entries are 0. The mask hashes (seed,
+    counter, entry index) like `uniform`, but with one multiply, xor-shift,
+    multiply hash per entry instead of `uniform`'s six Park-Miller rounds:
+    masks are as large as the feature maps. It is
+    cheaper than the backends' generators where they draw per entry
+    (2M entries on 2 CPU cores: JAX's threefry bernoulli 11.9 ms against
+    0.4 ms jit-compiled; torch's ``F.dropout`` 21.6 ms against 14.6 ms
+    eagerly; TensorFlow's Philox 2.8 ms against 3.2 ms in a `tf.function`,
+    33 ms against 1.0 ms under XLA), gives the same masks on TensorFlow, JAX
+    and torch for the same seed, and compiles into torch.compile graphs
+    (Keras's seeded torch dropout is a graph break).
+
+    Args:
+        inputs: tensor to drop entries of.
+        rate: probability of dropping an entry, in ``[0, 1)``.
+        noise_shape: shape of the mask, broadcast to ``inputs`` (``None``
+            entries take the input's size), as in `keras.random.dropout`.
+        seed_generator: the layer's `keras.random.SeedGenerator`; each call
+            advances it once.
+
+    Example:
+
+    >>> generator = keras.random.SeedGenerator(0)
+    >>> x = keras.ops.ones((2, 1000))
+    >>> y = relaxed_keras.random.dropout(x, 0.5, seed_generator=generator)
+    >>> sorted(set(keras.ops.convert_to_numpy(y).ravel().tolist()))
+    [0.0, 2.0]
+    """
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate}")
+    if rate == 0.0:
+        return inputs
+    shape = ops.shape(inputs)
+    if noise_shape is None:
+        mask_shape = shape
+    else:
+        if len(noise_shape) != len(shape):
+            raise ValueError(
+                f"`noise_shape` {tuple(noise_shape)} must have the rank of "
+                f"the inputs, {len(shape)}."
+            )
+        mask_shape = tuple(
+            size if noise is None else noise
+            for size, noise in zip(shape, noise_shape)
+        )
+    size = 1
+    for dim in mask_shape:
+        size = size * dim
+    if isinstance(size, int) and size >= 2**31:
+        raise ValueError(
+            f"The dropout mask has {size} entries; at most 2**31 - 1 "
+            "(the entry index is int32)."
+        )
+    state = next_seed(seed_generator)
+    key = _lowbias32(ops.bitwise_xor(_lowbias32(state[0]), state[1]))
+    h = _entry_hash(ops.arange(size, dtype="int32"), key)
+    # Keep where the word, read as uint32, is >= round(rate * 2**32): the
+    # unsigned comparison as a signed one of both sides with the top bit
+    # flipped (one pass instead of a logical shift's two).
+    threshold = min(int(round(rate * 2**32)), 2**32 - 1) + _SIGN_BIT
+    keep = ops.bitwise_xor(h, _SIGN_BIT) >= threshold
+    keep = ops.reshape(keep, mask_shape)
+    return ops.where(keep, inputs / (1.0 - rate), ops.zeros_like(inputs))

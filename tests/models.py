@@ -7,8 +7,8 @@ import relaxed_keras as rk
 
 def small_gcnn(group="p4", input_shape=(12, 12, 1), num_classes=3, name=None):
     """Lifting -> BN -> ReLU -> dropout -> group conv -> pool -> group conv
-    -> pooled (relaxed_keras's batch norm and dropout; the dropout unseeded
-    as in the zoo: Keras's seeded dropout breaks torch.compile graphs)."""
+    -> pooled (relaxed_keras's batch norm and dropout, unseeded as in the
+    zoo)."""
     inputs = keras.Input(input_shape)
     x = rk.layers.LiftingConv2D(4, 3, group, padding="same")(inputs)
     x = rk.layers.BatchNormalization()(x)

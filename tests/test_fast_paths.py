@@ -319,10 +319,10 @@ def test_batch_norm_keeps_keras_weight_file_paths(tmp_path):
 
 
 def test_dropout_fast_path_drops_entries_independently():
-    """`rk.layers.Dropout` on ``[B, H, W, |G|, C]``: entries are 0 or
-    ``x / (1 - rate)``, about ``rate`` of them dropped, independently across
-    group elements and channels (no mask shared along an axis); identity in
-    inference; ``noise_shape`` is honoured (Keras's code)."""
+    """`rk.layers.Dropout` (counter-based masks) on ``[B, H, W, |G|, C]``:
+    entries are 0 or ``x / (1 - rate)``, about ``rate`` of them dropped,
+    independently across group elements and channels (no mask shared along
+    an axis); identity in inference; ``noise_shape`` is honoured."""
     rate = 0.3
     x = np.ones((8, 10, 10, 4, 5), "float32")
     layer = rk.layers.Dropout(rate, seed=3)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import relaxed_keras as rk
+from tests.helpers import gradient
 from tests.helpers import to_numpy
 
 M = 2**31 - 1
@@ -70,3 +71,136 @@ def test_uniform_rejects_a_missing_seed_generator():
         rk.random.uniform((), seed_generator=None)
     with pytest.raises(ValueError, match="seed_generator"):
         rk.random.uniform((), seed_generator=3)
+
+
+# ---------------------------------------------------------------- dropout
+U32 = np.uint64(2**32 - 1)
+
+
+def _reference_dropout_keep(seed, counter, size, rate):
+    """The dropout mask's hash in NumPy uint64 arithmetic reduced mod
+    2**32 (no int32 wrap-around), so the test checks the int32 tricks."""
+
+    def mul(x, c):
+        return (x * np.uint64(c)) & U32
+
+    def lowbias32(x):
+        x = mul(x ^ (x >> np.uint64(16)), 0x7FEB352D)
+        x = mul(x ^ (x >> np.uint64(15)), 0x846CA68B)
+        return x ^ (x >> np.uint64(16))
+
+    seed, counter = np.uint64(seed % M), np.uint64(counter % M)
+    key = lowbias32(lowbias32(seed) ^ counter)
+    h = mul(np.arange(size, dtype=np.uint64), 0x9E3779B9) ^ key
+    h = mul(h, 0x7FEB352D)
+    h = mul(h ^ (h >> np.uint64(15)), 0x846CA68B)
+    return h >= np.uint64(round(rate * 2**32))
+
+
+@pytest.mark.parametrize("seed", [0, 5, 2**31 - 2])
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_dropout_equals_the_uint32_reference_on_every_backend(seed, rate):
+    """Same masks on TensorFlow, JAX and torch: each backend's int32
+    arithmetic equals the unsigned 32-bit reference bit for bit."""
+    generator = keras.random.SeedGenerator(seed)
+    x = np.arange(1, 3 * 4 * 5 + 1, dtype="float32").reshape(3, 4, 5)
+    for counter in range(2):
+        y = to_numpy(rk.random.dropout(x, rate, seed_generator=generator))
+        keep = _reference_dropout_keep(seed, counter, x.size, rate).reshape(x.shape)
+        expected = np.where(keep, x / np.float32(1 - rate), 0)
+        np.testing.assert_allclose(y, expected, rtol=1e-6)
+        assert 0 < keep.sum() < keep.size  # the test can fail either way
+    assert to_numpy(generator.state).tolist()[1] == 2
+
+
+def test_dropout_masks_are_bernoulli_and_independent():
+    """Keep rates within 5 sigma of ``1 - rate`` overall, per channel, per
+    group element and on power-of-two strides (where a weak integer hash
+    shows lattice structure); no correlation between neighbouring entries,
+    between successive masks or between masks of neighbouring seeds."""
+    shape = (16, 16, 16, 4, 10)
+    x = np.ones(shape, "float32")
+    n = x.size
+
+    def keep_mask(generator, rate):
+        return to_numpy(rk.random.dropout(x, rate, seed_generator=generator)) != 0
+
+    for rate in (0.1, 0.3, 0.5, 0.9):
+        kept = keep_mask(keras.random.SeedGenerator(11), rate)
+        p = 1 - rate
+
+        def within(mask):
+            sigma = np.sqrt(p * (1 - p) / mask.size)
+            return abs(mask.mean() - p) < 5 * sigma
+
+        assert within(kept), (rate, kept.mean())
+        flat = kept.ravel()
+        for axis in (3, 4):
+            for index in range(shape[axis]):
+                assert within(np.take(kept, index, axis=axis)), (rate, axis, index)
+        for stride in (2, 4, 8, 64, 1024, 4096):
+            for start in (0, 1):
+                assert within(flat[start::stride]), (rate, stride, start)
+    generator = keras.random.SeedGenerator(11)
+    first, second = (keep_mask(generator, 0.5).ravel() for _ in range(2))
+    other_seed = keep_mask(keras.random.SeedGenerator(12), 0.5).ravel()
+    for a, b in ((first[:-1], first[1:]), (first, second), (first, other_seed)):
+        correlation = np.corrcoef(a, b)[0, 1]
+        assert abs(correlation) < 5 / np.sqrt(n), correlation
+
+
+def test_dropout_noise_shape_gradient_and_errors():
+    """``noise_shape`` shares the mask along its 1-sized axes (``None``:
+    the input's size); the gradient is the mask over ``1 - rate``; a rate
+    outside [0, 1) and a noise shape of the wrong rank are rejected."""
+    x = np.random.RandomState(0).rand(4, 6, 6, 4, 5).astype("float32") + 0.5
+    generator = keras.random.SeedGenerator(2)
+    y = to_numpy(rk.random.dropout(x, 0.4, noise_shape=(None, 6, 6, 1, 5),
+                                   seed_generator=generator))
+    kept = y != 0
+    assert np.array_equal(kept, np.repeat(kept[:, :, :, :1], 4, axis=3))
+    assert 0.4 < kept.mean() < 0.8
+    assert to_numpy(rk.random.dropout(x, 0.0, seed_generator=generator)).tolist() == x.tolist()
+    weights = np.random.RandomState(1).rand(*x.shape).astype("float32")
+
+    def loss(t):
+        local = keras.random.SeedGenerator(7)
+        dropped = rk.random.dropout(t, 0.4, seed_generator=local)
+        return keras.ops.sum(dropped * keras.ops.convert_to_tensor(weights))
+
+    kept = to_numpy(rk.random.dropout(x, 0.4, seed_generator=keras.random.SeedGenerator(7))) != 0
+    np.testing.assert_allclose(gradient(loss, x), kept * weights / 0.6, rtol=1e-5)
+    for rate in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="rate"):
+            rk.random.dropout(x, rate, seed_generator=generator)
+    with pytest.raises(ValueError, match="noise_shape"):
+        rk.random.dropout(x, 0.4, noise_shape=(4, 1), seed_generator=generator)
+
+
+class _DropoutInPredict(keras.layers.Layer):
+    """Drops entries in every call (so that `predict` compiles a draw)."""
+
+    def __init__(self, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        return rk.random.dropout(inputs, 0.3, seed_generator=self.seed_generator)
+
+
+@pytest.mark.inductor
+def test_dropout_compiled_gives_the_eager_masks():
+    """Under `jit_compile=True` (XLA on TensorFlow and JAX, torch.compile
+    with inductor's C++ code on torch) the int32 wrap-around gives the
+    eager masks bit for bit, and the counter advances inside the compiled
+    function (two batches, two different masks)."""
+    x = np.ones((4, 7, 7, 4, 3), "float32")
+    outputs = []
+    for jit_compile in (False, True):
+        model = keras.Sequential([keras.Input(x.shape[1:]), _DropoutInPredict(3)])
+        model.compile(jit_compile=jit_compile)
+        outputs.append(model.predict(x, batch_size=2, verbose=0))
+    eager, compiled = outputs
+    assert 0 < (eager == 0).sum() < eager.size
+    assert not np.array_equal(eager[0] == 0, eager[2] == 0)
+    np.testing.assert_array_equal(compiled, eager)

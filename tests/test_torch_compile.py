@@ -11,7 +11,8 @@ Keras's own batch norm (its reduction axes a tracked list) and `ops.max`
 (a type check on its result) break graphs under torch; the library's
 batch norm and max poolings avoid both. Keras's torch random numbers
 (a `torch.Generator` under `torch.compiler.disable`) break too: the
-sampling layers draw with `relaxed_keras.random` in training.
+sampling layers and the dropout draw with `relaxed_keras.random` in
+training.
 """
 
 import keras
@@ -63,6 +64,9 @@ def _layer_cases():
         "partial_training": (
             L.PartialGroupConv2D(2, 3, "e2_4", padding="same", seed=1),
             (2, 8, 8, 4, 3), E2(4).grid_elements()),
+        # Seeded: Keras's seeded torch dropout is a graph break.
+        "seeded_dropout_training": (
+            L.Dropout(0.3, seed=1), (2, 5, 5, 4, 3), None),
     }
 
 

@@ -1,24 +1,33 @@
 """Dropout for feature maps on a group."""
 
 import keras
-from keras import ops
 
-from relaxed_keras.layers.spatial import fold_group_axis
-from relaxed_keras.layers.spatial import folds_group_axis
+from relaxed_keras import random as rk_random
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
 class Dropout(keras.layers.Dropout):
-    """`keras.layers.Dropout`, faster on ``[B, H, W, |G|, C]``.
+    """`keras.layers.Dropout` with a counter-based mask (all backends).
 
-    The same layer and distribution: every entry is dropped independently
-    with probability ``rate`` in training, the others scaled by
-    ``1 / (1 - rate)``; identity in inference. On TensorFlow and JAX a
-    rank-5 input without ``noise_shape`` draws its mask on the folded
-    ``[B, H, W, |G| C]`` view, which XLA fuses and vectorises where the
-    rank-5 mask (minor axis: the C channels of one group element) falls out
-    of the fusion (JAX P4CNN training on CPU, BENCHMARKS.md). Everything
-    else is Keras's code.
+    The same layer, arguments and distribution: in training every entry
+    (or every entry of ``noise_shape``, broadcast) is dropped independently
+    with probability ``rate`` and the others are scaled by
+    ``1 / (1 - rate)``; identity in inference. The mask comes from
+    `relaxed_keras.random.dropout`, which hashes (seed, step, entry) with
+    `keras.ops` integer arithmetic instead of drawing from the backend's
+    generator:
+
+    - it is cheaper where a dropout mask costs as much as a convolution
+      (a P4CNN training step on 2 CPU cores: JAX's threefry masks took
+      about a tenth of the step, torch's ``bernoulli_`` about a seventh;
+      BENCHMARKS.md);
+    - the same seed gives the same masks on TensorFlow, JAX and torch;
+    - a seeded layer compiles into one torch.compile graph (Keras's seeded
+      torch dropout is a graph break).
+
+    The stream of masks is not Keras's: a model trained with
+    `keras.layers.Dropout` and the same seed draws different masks here.
+    Weights and configs are Keras's (same name and arguments).
 
     Example:
 
@@ -29,15 +38,8 @@ class Dropout(keras.layers.Dropout):
     """
 
     def call(self, inputs, training=False):
-        if (
-            not training
-            or self.rate == 0
-            or self.noise_shape is not None
-            or len(inputs.shape) != 5
-            or not folds_group_axis()
-        ):
-            return super().call(inputs, training=training)
-        dropped = keras.random.dropout(
-            fold_group_axis(inputs), self.rate, seed=self.seed_generator
+        if not training or self.rate == 0:
+            return inputs
+        return rk_random.dropout(
+            inputs, self.rate, self.noise_shape, seed_generator=self.seed_generator
         )
-        return ops.reshape(dropped, ops.shape(inputs))
