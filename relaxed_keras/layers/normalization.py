@@ -24,10 +24,14 @@ class BatchNormalization(keras.layers.BatchNormalization):
     group-major channels (`tile_over_group`). Keras's own layer reduces
     over four axes of the rank-5 view and broadcasts C-vectors along its
     minor axis, which XLA and TensorFlow run far slower (P4CNN training
-    and `predict` on CPU, BENCHMARKS.md). Other ranks, masks, ``renorm``,
-    ``synchronized``, other axes and the torch backend use Keras's code
-    unchanged, with the reduction axes kept as a tuple so that
-    torch.compile traces the layer without a graph break.
+    and `predict` on CPU, BENCHMARKS.md). On torch (any rank, channels
+    last) it computes the same scale and offset without folding, one
+    multiply and one add on the input where Keras's torch code makes four
+    passes over it (eager P4CNN training, BENCHMARKS.md). Masks,
+    ``renorm``, ``synchronized``, other axes, and other ranks on
+    TensorFlow and JAX use Keras's code unchanged, with the reduction axes
+    kept as a tuple so that torch.compile traces the layer without a graph
+    break.
 
     The class keeps Keras's name on purpose: Keras stores a model's weights
     under the snake-cased class name of each layer, so a model keeps the
@@ -49,19 +53,29 @@ class BatchNormalization(keras.layers.BatchNormalization):
         # breaks the graph at every batch norm. A tuple is left as it is.
         self._reduction_axes = tuple(self._reduction_axes)
 
-    def _folds(self, inputs, mask):
+    def _affine_form(self, inputs, mask):
+        """Whether to compute ``x * scale + offset`` with per-channel
+        ``scale``/``offset`` vectors (channels last, no mask, no renorm)."""
         return (
             mask is None
             and not self.renorm
             and not self.synchronized
-            and folds_group_axis()
+            and list(self._reduction_axes) == list(range(len(inputs.shape) - 1))
+        )
+
+    def _folds(self, inputs):
+        return (
+            folds_group_axis()
             and len(inputs.shape) == 5
-            and list(self._reduction_axes) == [0, 1, 2, 3]
             and inputs.shape[3] is not None
         )
 
     def call(self, inputs, training=None, mask=None):
-        if not self._folds(inputs, mask):
+        if not self._affine_form(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        if backend.backend() == "torch":
+            return self._affine_call(inputs, training)
+        if not self._folds(inputs):
             return super().call(inputs, training=training, mask=mask)
         shape = ops.shape(inputs)
         group_size = inputs.shape[3]
@@ -70,18 +84,52 @@ class BatchNormalization(keras.layers.BatchNormalization):
         if training and self.trainable:
             mean, variance = self._batch_moments(x, group_size)
         else:
-            mean = ops.cast(self.moving_mean, x.dtype)
-            variance = ops.cast(self.moving_variance, x.dtype)
-        scale = ops.rsqrt(variance + self.epsilon)
-        if self.scale:
-            scale = scale * ops.cast(self.gamma, x.dtype)
-        offset = -mean * scale
-        if self.center:
-            offset = offset + ops.cast(self.beta, x.dtype)
+            mean, variance = self._moving_moments(x.dtype)
+        scale, offset = self._scale_offset(mean, variance, x.dtype)
         y = x * tile_over_group(scale, group_size) + tile_over_group(
             offset, group_size
         )
         return ops.cast(ops.reshape(y, shape), self.compute_dtype)
+
+    def _affine_call(self, inputs, training):
+        """torch, channels last, any rank: the batch moments of
+        `ops.moments` and one multiply and one add on the input, where
+        Keras's torch `batch_normalization` subtracts, copies, multiplies
+        and adds in place (eager torch runs every one of them as a pass over
+        the feature map; BENCHMARKS.md)."""
+        x = ops.cast(inputs, backend.result_type(inputs.dtype, "float32"))
+        if training and self.trainable:
+            mean, variance = ops.moments(x, axes=self._reduction_axes)
+            self._update_moving_moments(mean, variance)
+        else:
+            mean, variance = self._moving_moments(x.dtype)
+        scale, offset = self._scale_offset(mean, variance, x.dtype)
+        return ops.cast(x * scale + offset, self.compute_dtype)
+
+    def _moving_moments(self, dtype):
+        return (
+            ops.cast(self.moving_mean, dtype),
+            ops.cast(self.moving_variance, dtype),
+        )
+
+    def _scale_offset(self, mean, variance, dtype):
+        scale = ops.rsqrt(variance + self.epsilon)
+        if self.scale:
+            scale = scale * ops.cast(self.gamma, dtype)
+        offset = -mean * scale
+        if self.center:
+            offset = offset + ops.cast(self.beta, dtype)
+        return scale, offset
+
+    def _update_moving_moments(self, mean, variance):
+        for moving, batch_value in (
+            (self.moving_mean, mean),
+            (self.moving_variance, variance),
+        ):
+            moving.assign(
+                ops.cast(moving, batch_value.dtype) * self.momentum
+                + batch_value * (1.0 - self.momentum)
+            )
 
     def _batch_moments(self, x, group_size):
         """Per-channel moments of the folded ``x`` over batch, space and
@@ -94,14 +142,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             + ops.square(element_mean - tile_over_group(mean, group_size)),
             group_size,
         )
-        for moving, batch_value in (
-            (self.moving_mean, mean),
-            (self.moving_variance, variance),
-        ):
-            moving.assign(
-                ops.cast(moving, x.dtype) * self.momentum
-                + batch_value * (1.0 - self.momentum)
-            )
+        self._update_moving_moments(mean, variance)
         return mean, variance
 
 
