@@ -131,11 +131,11 @@ def keras_worker(cfg):
         model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0)
         seconds = _best_seconds(
             lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0),
-            max(1, repeats // 2), warmup=0)
+            repeats, warmup=0)
         model.predict(x[:batch], batch_size=batch, verbose=0)
         infer = _best_seconds(
             lambda: model.predict(x, batch_size=batch, verbose=0),
-            max(1, repeats // 2), warmup=0)
+            repeats, warmup=0)
         return images / seconds, images / infer
 
     for jit in cfg["jit"]:
@@ -246,8 +246,8 @@ def torch_references(cfg):
                     model(x[i:i + batch])
             sync()
 
-        train = _best_seconds(epoch, max(1, repeats // 2))
-        inference = _best_seconds(infer, max(1, repeats // 2))
+        train = _best_seconds(epoch, repeats)
+        inference = _best_seconds(infer, repeats)
         return images / train, images / inference
 
     out["torch_p4cnn_train"], out["torch_p4cnn_infer"] = train_throughput(
