@@ -7,6 +7,7 @@ import pytest
 from keras import ops
 
 import relaxed_keras as rk
+from relaxed_keras.layers.spatial import channels_last_op
 from tests.helpers import gradient
 from tests.helpers import relative_error
 from tests.helpers import to_numpy
@@ -337,3 +338,37 @@ def test_dropout_fast_path_drops_entries_independently():
     y = to_numpy(shared(x, training=True))
     assert np.all((y == 0) == (y[:, :, :, :1] == 0))
     assert to_numpy(layer(x, training=True)).shape == x.shape
+
+
+@pytest.mark.parametrize("strides, padding, dilation", [
+    (1, "same", 1), (2, "valid", 1), (1, "valid", 2), (2, "same", 1)])
+def test_channels_last_op_matches_keras_ops(strides, padding, dilation):
+    """`channels_last_op` (on torch: the channels-first op on the
+    transposed view) gives `ops.conv`/`ops.max_pool`/`ops.average_pool`'s
+    numbers and gradients, and on torch returns contiguous ``[B, H, W, C]``
+    (the memory the next layer reshapes without a copy)."""
+    rng = np.random.RandomState(3)
+    x = rng.randn(2, 9, 9, 6).astype("float32")
+    kernel = ops.convert_to_tensor(rng.randn(3, 3, 6, 5).astype("float32"))
+    cases = [
+        (ops.conv, (kernel,), dict(strides=strides, padding=padding,
+                                   dilation_rate=dilation)),
+        (ops.max_pool, (2,), dict(strides=strides, padding=padding)),
+        (ops.average_pool, (3,), dict(strides=strides, padding="valid")),
+    ]
+    for op, args, kwargs in cases:
+        expected = op(ops.convert_to_tensor(x), *args, **kwargs)
+        actual = channels_last_op(op, ops.convert_to_tensor(x), *args, **kwargs)
+        assert tuple(actual.shape) == tuple(expected.shape)
+        assert relative_error(actual, expected) < 1e-5, op.__name__
+        if keras.backend.backend() == "torch":
+            assert actual.is_contiguous(), op.__name__
+        weights = ops.convert_to_tensor(
+            rng.randn(*expected.shape).astype("float32"))
+
+        def loss(fn):
+            return lambda t: ops.sum(fn(t) * weights)
+
+        assert relative_error(
+            gradient(loss(lambda t: channels_last_op(op, t, *args, **kwargs)), x),
+            gradient(loss(lambda t: op(t, *args, **kwargs)), x)) < 1e-5, op.__name__

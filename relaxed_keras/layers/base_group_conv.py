@@ -12,6 +12,7 @@ from relaxed_keras.kernels import KernelTransform
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.kernel_cache import KernelCacheMixin
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
+from relaxed_keras.layers.spatial import channels_last_op
 from relaxed_keras.layers.spatial import standardize_pair
 from relaxed_keras.layers.spatial import to_group_layout
 from relaxed_keras.layers.spatial import validate_group_features
@@ -171,7 +172,8 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
                 x, (shape[0], shape[1], shape[2], shape[3] * shape[4])
             )
         x, conv_padding = self._pad_for_conv(x, (x.shape[1], x.shape[2]))
-        y = ops.conv(
+        y = channels_last_op(
+            ops.conv,
             x,
             kernel,
             strides=self.strides,

@@ -36,6 +36,7 @@ from relaxed_keras import groups as groups_lib
 from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
+from relaxed_keras.layers.spatial import channels_last_op
 from relaxed_keras.layers.spatial import standardize_pair
 from relaxed_keras.layers.spatial import to_group_layout
 from relaxed_keras.layers.spatial import validate_group_features
@@ -308,7 +309,8 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         """Features on the input domain -> features on ``out_elements``."""
         x = self.fold_group_axis(features)
         x, conv_padding = self._pad_for_conv(x, (x.shape[1], x.shape[2]))
-        y = ops.conv(
+        y = channels_last_op(
+            ops.conv,
             x,
             ops.cast(self.conv_kernel(out_elements, in_elements), x.dtype),
             strides=self.strides,

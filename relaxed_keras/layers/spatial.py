@@ -157,6 +157,29 @@ def validate_group_features(layer_name, shape, lifting, group):
     return shape[-1]
 
 
+def channels_last_op(op, x, *args, **kwargs):
+    """``op(x, *args, **kwargs)`` for a Keras spatial op (`ops.conv`,
+    `ops.max_pool`, `ops.average_pool`) on a channels-last ``[B, H, W, C]``
+    batch.
+
+    On torch, Keras 3.15 runs these ops on a `.contiguous()` NCHW copy of
+    the input (the convolution then copies it back to channels-last memory
+    for oneDNN) and returns a non-contiguous view: two copies of the input
+    per convolution in the forward pass and two of its gradient in the
+    backward one, and a copy wherever the pooled view is reshaped. The
+    same op with ``data_format="channels_first"`` on the transposed *view*
+    reads the channels-last memory directly (oneDNN's convolution and
+    torch's poolings have channels-last kernels), and its output
+    transposed back is already contiguous ``[B, H, W, C]``: the same
+    numbers without the copies (eager P4CNN training, BENCHMARKS.md).
+    TensorFlow and JAX call the op unchanged.
+    """
+    if backend.backend() != "torch":
+        return op(x, *args, **kwargs)
+    y = op(ops.transpose(x, (0, 3, 1, 2)), *args, data_format="channels_first", **kwargs)
+    return ops.transpose(y, (0, 2, 3, 1))
+
+
 def folds_group_axis():
     """Whether elementwise work on ``[B, H, W, |G|, C]`` maps runs on the
     folded ``[B, H, W, |G| * C]`` view (TensorFlow and JAX).

@@ -5,6 +5,7 @@ from keras import ops
 
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
+from relaxed_keras.layers.spatial import channels_last_op
 from relaxed_keras.layers.spatial import standardize_pair
 
 
@@ -89,7 +90,9 @@ class GroupMaxPooling2D(BaseSpatialPooling):
 
     def _pool(self, x, spatial_shape):
         x = self._pad(x, spatial_shape, value=float("-inf"))
-        return ops.max_pool(x, self.pool_size, self.strides, padding="valid")
+        return channels_last_op(
+            ops.max_pool, x, self.pool_size, self.strides, padding="valid"
+        )
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
@@ -105,7 +108,8 @@ class GroupAveragePooling2D(BaseSpatialPooling):
     """
 
     def _pool(self, x, spatial_shape):
-        pooled = ops.average_pool(
+        pooled = channels_last_op(
+            ops.average_pool,
             self._pad(x, spatial_shape),
             self.pool_size,
             self.strides,
@@ -115,7 +119,8 @@ class GroupAveragePooling2D(BaseSpatialPooling):
         if not any(p for pair in pads for p in pair):
             return pooled
         ones = ops.ones((1, x.shape[1], x.shape[2], 1), dtype=x.dtype)
-        counts = ops.average_pool(
+        counts = channels_last_op(
+            ops.average_pool,
             self._pad(ones, spatial_shape),
             self.pool_size,
             self.strides,
