@@ -2,7 +2,8 @@
 
 The layers that sample in training (partial group convolutions, the
 continuous groups' grid offsets, Augerino) draw a few uniform numbers per
-step. `keras.random.uniform` with a `keras.random.SeedGenerator` works in
+step (`uniform`); `rk.layers.Dropout` draws a mask as large as its input
+(`dropout`, a cheaper hash per entry, described there). `keras.random.uniform` with a `keras.random.SeedGenerator` works in
 `model.fit` on every backend, but on torch Keras creates a `torch.Generator`
 inside a function wrapped in `torch.compiler.disable`: under
 `jit_compile=True` every such draw splits the compiled training step into
