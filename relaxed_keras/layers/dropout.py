@@ -33,8 +33,9 @@ class Dropout(keras.layers.Dropout):
 
     >>> x = keras.ops.ones((8, 14, 14, 4, 10))
     >>> y = relaxed_keras.layers.Dropout(0.3, seed=0)(x, training=True)
-    >>> sorted(set(keras.ops.convert_to_numpy(y).ravel().round(4).tolist()))
-    [0.0, 1.4286]
+    >>> values = keras.ops.convert_to_numpy(y)
+    >>> round(float((values == 0).mean()), 2), round(float(values.max()), 4)
+    (0.3, 1.4286)
     """
 
     def call(self, inputs, training=False):
