@@ -122,30 +122,64 @@ def keras_worker(cfg):
         raise RuntimeError(f"--device gpu, but {out['backend']} runs on "
                            f"{out['device']}")
 
-    def fit_throughput(model, jit_compile):
+    def fit_throughput(model, jit_compile, pipeline="numpy"):
+        """``pipeline``: ``"numpy"`` (arrays straight into `fit`/`predict`)
+        or ``"tf.data"`` (TensorFlow only: a `tf.data.Dataset` with
+        ``options.autotune.enabled = False``, the workaround for the
+        iterator-destruction wait described in BENCHMARKS.md)."""
+        import gc
+
         images = cfg["images"]
         x = rng.rand(images, 28, 28, 1).astype("float32")
         y = rng.randint(0, 10, images)
         model.compile(optimizer="adam", jit_compile=jit_compile,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0)
+        if pipeline == "tf.data":
+            import tensorflow as tf
+
+            options = tf.data.Options()
+            options.autotune.enabled = False
+            train = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(images)
+                     .batch(batch).prefetch(1).with_options(options))
+            test = (tf.data.Dataset.from_tensor_slices(x).batch(batch)
+                    .prefetch(1).with_options(options))
+            fit_args, predict_args = (train,), (test,)
+            # Warm-up calls trace with the pipeline's own element spec.
+            warm_fit, warm_predict = (train.take(1),), (test.take(1),)
+        else:
+            fit_args, predict_args = (x, y), (x,)
+            warm_fit, warm_predict = (x[:batch], y[:batch]), (x[:batch],)
+        kwargs = {} if pipeline == "tf.data" else {"batch_size": batch}
+        model.fit(*warm_fit, epochs=1, verbose=0, **kwargs)
+        # Iterators left by the previous workload are destroyed here, not
+        # inside its successor's timing (TensorFlow's iterator destructor
+        # can wait, see above); repeats of one workload keep the wait, as
+        # the epochs of one long `fit` do.
+        gc.collect()
         seconds = _best_seconds(
-            lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0),
+            lambda: model.fit(*fit_args, epochs=1, verbose=0, **kwargs),
             repeats, warmup=0)
-        model.predict(x[:batch], batch_size=batch, verbose=0)
+        model.predict(*warm_predict, verbose=0, **kwargs)
+        gc.collect()
         infer = _best_seconds(
-            lambda: model.predict(x, batch_size=batch, verbose=0),
+            lambda: model.predict(*predict_args, verbose=0, **kwargs),
             repeats, warmup=0)
         return images / seconds, images / infer
 
     for jit in cfg["jit"]:
         key = f"jit={jit}"
-        keras.utils.set_random_seed(0)
-        p4 = rk.zoo.build("p4cnn", equivariance="strict")
-        dense = rk.zoo.build("z2cnn", equivariance="none", width=10 * 4)
-        out[f"p4cnn_train/{key}"], out[f"p4cnn_infer/{key}"] = fit_throughput(p4, jit)
-        out[f"dense_p4cnn_train/{key}"], out[f"dense_p4cnn_infer/{key}"] = (
-            fit_throughput(dense, jit))
+        pipelines = ["numpy"]
+        if keras.backend.backend() == "tensorflow":
+            pipelines.insert(0, "tf.data")
+        for pipeline in pipelines:
+            suffix = "" if pipeline == "numpy" else "_tfdata"
+            keras.utils.set_random_seed(0)
+            p4 = rk.zoo.build("p4cnn", equivariance="strict")
+            dense = rk.zoo.build("z2cnn", equivariance="none", width=10 * 4)
+            out[f"p4cnn_train{suffix}/{key}"], out[f"p4cnn_infer{suffix}/{key}"] = (
+                fit_throughput(p4, jit, pipeline))
+            (out[f"dense_p4cnn_train{suffix}/{key}"],
+             out[f"dense_p4cnn_infer{suffix}/{key}"]) = fit_throughput(dense, jit, pipeline)
 
     def step_seconds(layer, input_shape, wrap=None):
         inputs = keras.Input(input_shape[1:])
@@ -411,21 +445,23 @@ def ratio_rows(results, refs):
     """(workload, backend, value, reference, ratio, target) rows."""
     rows = []
     for backend, r in results.items():
-        for jit in [k.split("/")[1] for k in r if k.startswith("p4cnn_train/")]:
-            tr, inf = r[f"p4cnn_train/{jit}"], r[f"p4cnn_infer/{jit}"]
-            rows.append(("P4CNN train img/s", f"{backend} {jit}", tr,
-                         "dense limit", r[f"dense_p4cnn_train/{jit}"] / tr, "<= 1.05"))
+        runs = [(suffix, k.split("/")[1]) for suffix in ("", "_tfdata")
+                for k in r if k.startswith(f"p4cnn_train{suffix}/")]
+        for suffix, jit in runs:
+            tr, inf = r[f"p4cnn_train{suffix}/{jit}"], r[f"p4cnn_infer{suffix}/{jit}"]
+            label = f"{backend} {jit}" + (" tf.data" if suffix else "")
+            rows.append(("P4CNN train img/s", label, tr, "dense limit",
+                         r[f"dense_p4cnn_train{suffix}/{jit}"] / tr, "<= 1.05"))
             if refs.get("e2cnn_p4cnn_train"):
-                rows.append(("P4CNN train img/s", f"{backend} {jit}", tr, "e2cnn",
+                rows.append(("P4CNN train img/s", label, tr, "e2cnn",
                              refs["e2cnn_p4cnn_train"] / tr, "<= 1 (fastest <= 0.67)"))
-            rows.append(("P4CNN train img/s", f"{backend} {jit}", tr, "plain torch",
+            rows.append(("P4CNN train img/s", label, tr, "plain torch",
                          refs["torch_p4cnn_train"] / tr, "-"))
-            rows.append(("P4CNN predict img/s", f"{backend} {jit}", inf,
-                         "dense limit", r[f"dense_p4cnn_infer/{jit}"] / inf, "<= 1.05"))
+            rows.append(("P4CNN predict img/s", label, inf, "dense limit",
+                         r[f"dense_p4cnn_infer{suffix}/{jit}"] / inf, "<= 1.05"))
             if refs.get("e2cnn_p4cnn_infer"):
-                rows.append(("P4CNN predict img/s", f"{backend} {jit}", inf,
-                             "e2cnn eval", refs["e2cnn_p4cnn_infer"] / inf,
-                             "fastest <= 0.67"))
+                rows.append(("P4CNN predict img/s", label, inf, "e2cnn eval",
+                             refs["e2cnn_p4cnn_infer"] / inf, "fastest <= 0.67"))
         rows.append(("p4 gconv fwd+bwd s", backend, r["gconv_p4"], "dense limit",
                      r["gconv_p4"] / r["dense_gconv_p4"], "<= 1.05"))
         rows.append(("p4 gconv fwd+bwd s", backend, r["gconv_p4"], "plain torch",

@@ -21,7 +21,9 @@ def test_nonstationary_memory_benchmark_smoke(capsys):
 def test_comparison_benchmark_smoke(capsys):
     """benchmarks/compare.py in smoke mode on the current backend: every
     workload runs, the torch references (plain and, when installed, e2cnn)
-    are measured and the ratio table is printed."""
+    are measured and the ratio table is printed. On TensorFlow the P4CNN
+    is measured twice: arrays into `fit`, and the `tf.data` pipeline
+    without autotuning that avoids TensorFlow's iterator-destruction wait."""
     import keras
 
     import compare
@@ -31,6 +33,11 @@ def test_comparison_benchmark_smoke(capsys):
     for key in ("gconv_p4", "dense_gconv_p4", "relaxed_gconv_p4", "continuous_se2",
                 "partial_se2", "nonstationary_t2", "p4cnn_train/jit=auto"):
         assert result[key] > 0, key
+    tf_rows = keras.backend.backend() == "tensorflow"
+    for key in ("p4cnn_train_tfdata/jit=auto", "p4cnn_infer_tfdata/jit=auto",
+                "dense_p4cnn_train_tfdata/jit=auto"):
+        assert (result.get(key, 0) > 0) == tf_rows, key
     assert report["references"]["torch_p4cnn_train"] > 0
     out = capsys.readouterr().out
     assert "| workload | backend |" in out and "dense limit" in out
+    assert ("jit=auto tf.data" in out) == tf_rows
