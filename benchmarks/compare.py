@@ -146,10 +146,11 @@ def keras_worker(cfg):
             fit_args, predict_args = (train,), (test,)
             # Warm-up calls trace with the pipeline's own element spec.
             warm_fit, warm_predict = (train.take(1),), (test.take(1),)
+            kwargs = {}
         else:
             fit_args, predict_args = (x, y), (x,)
             warm_fit, warm_predict = (x[:batch], y[:batch]), (x[:batch],)
-        kwargs = {} if pipeline == "tf.data" else {"batch_size": batch}
+            kwargs = {"batch_size": batch}
         model.fit(*warm_fit, epochs=1, verbose=0, **kwargs)
         # Iterators left by the previous workload are destroyed here, not
         # inside its successor's timing (TensorFlow's iterator destructor

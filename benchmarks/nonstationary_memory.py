@@ -72,7 +72,7 @@ try:
     before = status_kb("VmRSS")
 except OSError:
     before = None
-maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 step()
 start = time.perf_counter(); step(); seconds = time.perf_counter() - start
 if before is not None:
