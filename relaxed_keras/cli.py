@@ -12,6 +12,8 @@ import time
 import numpy as np
 
 DEFAULT_PRESET = "p4cnn_partial_mnist6_180"
+# `--jit-compile` choices -> `model.compile(jit_compile=...)`.
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
 def _dataset(meta, name=None, train_size=None, test_size=None):
@@ -176,7 +178,8 @@ def cmd_finetune(args):
     print(f"backend: {keras.backend.backend()}, devices: {devices}, dtype policy: "
           f"{keras.config.dtype_policy().name}; "
           f"data set {name}: {len(y_train)} training / {len(y_test)} test images")
-    model = zoo.load(args.name, learning_rate=args.learning_rate)
+    model = zoo.load(args.name, learning_rate=args.learning_rate,
+                     jit_compile=JIT_COMPILE[args.jit_compile])
     keras.utils.set_random_seed(args.seed)
     before = (
         _accuracy(model, x_test, y_test),
@@ -248,7 +251,7 @@ def cmd_train(args):
     _, meta = training.train_recipe(
         recipe, output=output, distribute=args.distribute, epochs=args.epochs,
         train_size=args.train_size, test_size=args.test_size,
-        verbose=args.verbose,
+        verbose=args.verbose, jit_compile=JIT_COMPILE[args.jit_compile],
     )
     print(f"{name}: test accuracy {meta['test_accuracy']:.2f} % on "
           f"{meta['test_images']} images, {meta['train_seconds']:.0f} s; "
@@ -313,6 +316,10 @@ def build_parser():
                        choices=("float32", "mixed_bfloat16", "mixed_float16"),
                        help="Keras dtype policy of the model's layers (mixed: "
                        "float32 weights, low-precision convolutions)")
+        p.add_argument("--jit-compile", default="auto", choices=tuple(JIT_COMPILE),
+                       help="model.compile's jit_compile (auto: Keras's choice; "
+                       "on: torch trains the strict P4CNN 1.3-1.5x faster per "
+                       "step after minutes of compilation, BENCHMARKS.md)")
         p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
         p.set_defaults(func=func)
     return parser

@@ -82,6 +82,37 @@ def test_train_runs_a_recipe(tmp_path, capsys):
     assert main(["train", "no_such_recipe"]) == 2
 
 
+def test_jit_compile_flag_reaches_training(monkeypatch):
+    """``--jit-compile on|off|auto`` of `train` and `finetune` becomes
+    `model.compile`'s ``jit_compile`` (True, False, "auto")."""
+    from relaxed_keras import cli
+    from relaxed_keras.zoo import training
+
+    seen = []
+
+    def fake_train_recipe(recipe, **kwargs):
+        seen.append(kwargs["jit_compile"])
+        raise SystemExit(0)
+
+    monkeypatch.setattr(training, "train_recipe", fake_train_recipe)
+    for flag, value in (("on", True), ("off", False), ("auto", "auto")):
+        with pytest.raises(SystemExit):
+            main(["train", "z2cnn_none_mnist6_180", "--jit-compile", flag])
+        assert seen[-1] == value
+
+    def fake_load(name, **kwargs):
+        seen.append(kwargs["jit_compile"])
+        raise SystemExit(0)
+
+    monkeypatch.setattr(rk.zoo, "load", fake_load)
+    with pytest.raises(SystemExit):
+        main(["finetune", PRESET, "--jit-compile", "off", "--train-size", "8",
+              "--test-size", "8"])
+    assert seen[-1] is False
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["finetune", "--jit-compile", "maybe"])
+
+
 def test_data_parallel(tmp_path, capsys):
     """``--distribute data_parallel``: keras.distribution.DataParallel on
     two virtual CPU devices (JAX); a clear error on the other backends."""

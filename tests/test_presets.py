@@ -127,6 +127,22 @@ def test_load_refuses_unknown_names_and_corrupt_files(tmp_path):
         rk.zoo.load(str(folder))
 
 
+def test_jit_compile_reaches_model_compile():
+    """`jit_compile` of `zoo.load`/`compile_classifier` is what the model
+    is compiled with (Keras resolves "auto" per backend); anything but
+    "auto", True or False is a clear error naming the argument."""
+    model = rk.zoo.load("z2cnn_none_mnist6_180", jit_compile=False)
+    assert model.jit_compile is False
+    rk.zoo.compile_classifier(model, jit_compile=True)
+    assert model.jit_compile is True
+    rk.zoo.compile_classifier(model)
+    keras_auto = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    keras_auto.compile(loss="mse", jit_compile="auto")
+    assert model.jit_compile == keras_auto.jit_compile
+    with pytest.raises(ValueError, match="`jit_compile` must be 'auto', True or False"):
+        rk.zoo.compile_classifier(model, jit_compile="yes")
+
+
 def test_model_contains_its_input_normalisation():
     model = rk.zoo.load("z2cnn_none_mnist6_180", compile=False)
     layer = model.get_layer("input_normalization")

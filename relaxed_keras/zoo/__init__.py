@@ -15,6 +15,7 @@ from relaxed_keras.models.registry import build
 from relaxed_keras.models.registry import describe
 from relaxed_keras.models.registry import list_architectures
 from relaxed_keras.zoo.cards import preset_table
+from relaxed_keras.zoo.presets import compile_classifier
 from relaxed_keras.zoo.presets import list_presets
 from relaxed_keras.zoo.presets import load
 from relaxed_keras.zoo.presets import load_metadata

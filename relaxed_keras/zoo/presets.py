@@ -91,7 +91,7 @@ def build_from_config(config):
     return model
 
 
-def load(name, compile=True, learning_rate=1e-3):
+def load(name, compile=True, learning_rate=1e-3, jit_compile="auto"):
     """Load a pretrained preset under the current backend.
 
     Verifies the sha256 of the weights file against the metadata, rebuilds
@@ -104,6 +104,9 @@ def load(name, compile=True, learning_rate=1e-3):
         compile: compile with Adam(``learning_rate``), sparse categorical
             cross-entropy on logits and accuracy, ready for `model.fit`.
         learning_rate: Adam's learning rate when compiling.
+        jit_compile: `model.compile`'s ``jit_compile`` when compiling:
+            ``"auto"`` (Keras's choice), ``True`` or ``False``; see
+            `compile_classifier`.
 
     Returns:
         A `keras.Model`.
@@ -140,24 +143,40 @@ def load(name, compile=True, learning_rate=1e-3):
             f"{type(error).__name__}: {error}"
         ) from None
     if compile:
-        compile_classifier(model, learning_rate)
+        compile_classifier(model, learning_rate, jit_compile=jit_compile)
     return model
 
 
-def compile_classifier(model, learning_rate=1e-3):
+def compile_classifier(model, learning_rate=1e-3, jit_compile="auto"):
     """Adam, sparse categorical cross-entropy on logits, accuracy.
 
-    ``jit_compile`` stays Keras's ``"auto"``: on a CPU-only machine that is
-    XLA off on TensorFlow, on for JAX and eager torch, the faster choice on
-    each backend in the measurements of ``BENCHMARKS.md`` (XLA's CPU
-    convolution backward pass makes TensorFlow+XLA training 5-7x slower).
+    Args:
+        model: the `keras.Model` to compile.
+        learning_rate: Adam's learning rate.
+        jit_compile: ``"auto"`` (default), ``True`` or ``False``, passed to
+            `model.compile`. Keras's ``"auto"`` on a CPU-only machine
+            compiles on JAX and runs TensorFlow and torch op by op: the
+            faster choice for TensorFlow (fed through `tf.data`) and JAX
+            in the measurements of ``BENCHMARKS.md``, and for short torch
+            runs. ``True`` on torch trains the strict P4CNN 1.3-1.5x
+            faster per step after 1.5-2.5 minutes of compilation on 2 CPU
+            cores (partial and soft models compile for several minutes).
+
+    Returns:
+        ``model``, compiled.
     """
     import keras
 
+    if not (jit_compile == "auto" or isinstance(jit_compile, bool)):
+        raise ValueError(
+            "`jit_compile` must be 'auto', True or False. "
+            f"Received: jit_compile={jit_compile!r}"
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     return model
 

@@ -88,7 +88,8 @@ def measure(model, x_test, y_test, batch_size=256, sweep_size=500):
 
 
 def train_recipe(recipe, output=None, distribute=None, verbose="auto",
-                 epochs=None, train_size=None, test_size=None):
+                 epochs=None, train_size=None, test_size=None,
+                 jit_compile="auto"):
     """Train one recipe and (with ``output``) write its preset folder.
 
     Args:
@@ -98,6 +99,9 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
         distribute: ``None`` or ``"data_parallel"`` (JAX).
         verbose: Keras `fit` verbosity.
         epochs, train_size, test_size: override the recipe (smoke runs).
+        jit_compile: `model.compile`'s ``jit_compile`` (``"auto"``, ``True``
+            or ``False``; `relaxed_keras.zoo.compile_classifier`). Not part
+            of the recipe: it changes the speed, not the computed model.
 
     Returns:
         ``(model, metadata)``.
@@ -124,7 +128,8 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
     model_args.setdefault("num_classes", int(max(y_train.max(), y_test.max()) + 1))
     model_args["input_normalization"] = input_statistics(x_train)
     model = presets_lib.build(recipe["architecture"], **model_args)
-    presets_lib.compile_classifier(model, recipe["learning_rate"])
+    presets_lib.compile_classifier(model, recipe["learning_rate"],
+                                   jit_compile=jit_compile)
     start = time.time()
     history = model.fit(
         x_train, y_train,
