@@ -133,8 +133,15 @@ def test_jit_compile_reaches_model_compile():
     "auto", True or False is a clear error naming the argument."""
     model = rk.zoo.load("z2cnn_none_mnist6_180", jit_compile=False)
     assert model.jit_compile is False
+    if keras.backend.backend() == "torch":
+        assert all(v.value.grad is None for v in model.trainable_variables)
     rk.zoo.compile_classifier(model, jit_compile=True)
     assert model.jit_compile is True
+    if keras.backend.backend() == "torch":
+        # Zero gradients before the first compiled step: dynamo compiles
+        # the step once instead of twice (guard on `.grad is None`).
+        grads = [v.value.grad for v in model.trainable_variables]
+        assert all(g is not None and float(g.abs().max()) == 0.0 for g in grads)
     rk.zoo.compile_classifier(model)
     keras_auto = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     keras_auto.compile(loss="mse", jit_compile="auto")
