@@ -159,7 +159,7 @@ def compile_classifier(model, learning_rate=1e-3, jit_compile="auto"):
             faster choice for TensorFlow (fed through `tf.data`) and JAX
             in the measurements of ``BENCHMARKS.md``, and for short torch
             runs. ``True`` on torch trains the strict P4CNN 1.3-1.5x
-            faster per step after 1.5-2.5 minutes of compilation on 2 CPU
+            faster per step after 1-2 minutes of compilation on 2 CPU
             cores (partial and soft models compile for several minutes).
             On torch with ``True``, the trainable parameters get zero
             gradients here, so that the first compiled `fit` compiles its
