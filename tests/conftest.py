@@ -83,17 +83,15 @@ def _compile_torch_train_step_once():
     compile with their own `model.compile` (README, Known limits)."""
     if keras.backend.backend() != "torch":
         return
-    import torch
     from keras.src.backend.torch.trainer import TorchTrainer
+
+    from relaxed_keras.zoo.presets import _compile_torch_step_once
 
     make_train_function = TorchTrainer.make_train_function
 
     def make_train_function_with_gradients(self, force=False):
         function = make_train_function(self, force)
-        if self.jit_compile:
-            for variable in self.trainable_variables:
-                if variable.value.grad is None:
-                    variable.value.grad = torch.zeros_like(variable.value)
+        _compile_torch_step_once(self)
         return function
 
     TorchTrainer.make_train_function = make_train_function_with_gradients
