@@ -204,9 +204,8 @@ def _compile_torch_step_once(model):
     if keras.backend.backend() != "torch" or model.jit_compile is not True:
         return
     for variable in model.trainable_variables:
-        parameter = variable.value
-        if getattr(parameter, "grad", False) is None:
-            parameter.grad = ops.zeros_like(parameter)
+        if variable.value.grad is None:
+            variable.value.grad = ops.zeros_like(variable.value)
 
 
 def probe_batch(input_shape, size=8):
