@@ -372,3 +372,32 @@ def test_channels_last_op_matches_keras_ops(strides, padding, dilation):
         assert relative_error(
             gradient(loss(lambda t: channels_last_op(op, t, *args, **kwargs)), x),
             gradient(loss(lambda t: op(t, *args, **kwargs)), x)) < 1e-5, op.__name__
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_plain_model_predicts_fresh_kernels_after_a_cached_scope(jit_compile):
+    """A plain `keras.Model` whose `predict` ran inside `cached_kernels`:
+    after the scope, `predict` follows weight changes (the function traced
+    inside the scope reads the cache and is swapped out on exit), and a
+    second scope refreshes the cache and reuses its compiled function."""
+    inputs = keras.Input((8, 8, 1))
+    conv = rk.layers.LiftingConv2D(2, 3, "p4", padding=1)
+    model = keras.Model(inputs, conv(inputs))
+    model.compile(loss="mse", jit_compile=jit_compile)
+    x = np.random.RandomState(3).rand(4, 8, 8, 1).astype("float32")
+    with rk.layers.cached_kernels(model):
+        before = model.predict(x, verbose=0)
+        scope_function = model.predict_function
+    assert model.predict_function is None
+    conv.kernel.assign(ops.convert_to_tensor(conv.kernel) * 0.5 + 1.0)
+    expected = to_numpy(model(x))
+    assert relative_error(expected, before) > 1e-2
+    assert relative_error(model.predict(x, verbose=0), expected) < 1e-5
+    outside_function = model.predict_function
+    conv.kernel.assign(ops.convert_to_tensor(conv.kernel) * 2.0)
+    expected = to_numpy(model(x))
+    with rk.layers.cached_kernels(model):
+        assert model.predict_function is scope_function
+        assert relative_error(model.predict(x, verbose=0), expected) < 1e-5
+    assert model.predict_function is outside_function
+    assert relative_error(model.predict(x, verbose=0), expected) < 1e-5

@@ -20,6 +20,7 @@ current value as state instead of freezing it as a constant; like a
 """
 
 import contextlib
+import weakref
 
 import keras
 from keras import ops
@@ -83,15 +84,44 @@ def _cached_layers(model):
     ]
 
 
+# The model's `predict_function` / `test_function` traced inside the scope
+# (they read the cache), kept between scopes: {model: (compile token,
+# {name: function})}.
+_FUNCTIONS = ("predict_function", "test_function")
+_scope_functions = weakref.WeakKeyDictionary()
+
+
+def _swap_in_scope_functions(model):
+    """Install the functions traced in an earlier scope (if the model was
+    not recompiled since) and return the ones traced outside."""
+    token = getattr(model, "_compile_config", None)
+    token_then, inside = _scope_functions.get(model, (None, {}))
+    if token_then is not token:
+        inside = {}
+    outside = {name: getattr(model, name, None) for name in _FUNCTIONS}
+    for name in _FUNCTIONS:
+        setattr(model, name, inside.get(name))
+    return outside
+
+
+def _swap_out_scope_functions(model, outside):
+    inside = {name: getattr(model, name, None) for name in _FUNCTIONS}
+    _scope_functions[model] = (getattr(model, "_compile_config", None), inside)
+    for name, function in outside.items():
+        setattr(model, name, function)
+
+
 @contextlib.contextmanager
 def cached_kernels(model):
     """Inference scope: every cacheable layer of ``model`` expands its
     kernel once on entry and reads that cache until the scope ends.
 
     Use it around inference calls only (the weights must not change inside
-    it). Functions that Keras compiles inside the scope (``predict_function``
-    / ``test_function``) read the cache; use them inside the scope too, as
-    `ZooModel` does.
+    it). A `keras.Model`'s ``predict_function`` / ``test_function`` traced
+    inside the scope read the cache, so they are used only inside it: the
+    scope swaps them in on entry and out on exit (they are kept for the
+    next scope, until the model is recompiled), and calls outside the scope
+    use functions traced outside it, which expand the kernels per batch.
 
     Example:
 
@@ -100,9 +130,12 @@ def cached_kernels(model):
     """
     layers = _cached_layers(model)
     previous = [layer._kernel_cache_active for layer in layers]
+    # Only the outermost scope swaps the compiled functions.
+    swap = isinstance(model, keras.Model) and layers and not all(previous)
     for layer in layers:
         if not layer._kernel_cache_active:
             layer.refresh_kernel_cache()
+    outside = _swap_in_scope_functions(model) if swap else None
     try:
         for layer in layers:
             layer._kernel_cache_active = True
@@ -110,3 +143,5 @@ def cached_kernels(model):
     finally:
         for layer, state in zip(layers, previous):
             layer._kernel_cache_active = state
+        if swap:
+            _swap_out_scope_functions(model, outside)
