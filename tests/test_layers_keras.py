@@ -197,11 +197,34 @@ def test_parameter_count_of_a_stack():
         (lambda: rk.layers.GroupConv2D(2, 3, "p4"), (1, 8, 8, 8, 1), "size 4"),
         (lambda: rk.layers.GroupPooling(), (1, 8, 8, 1), "group feature maps"),
         (lambda: rk.layers.GroupMaxPooling2D(), (1, 8, 8), "batch, height"),
+        # Inputs smaller than the window: no output pixel (Keras's Conv2D
+        # raises too; TensorFlow's convolution returned garbage).
+        (lambda: rk.layers.LiftingConv2D(2, 9), (1, 8, 8, 1), r"output size would be \(0, 0\)"),
+        (lambda: rk.layers.GroupConv2D(2, 3, dilation_rate=4), (1, 8, 8, 4, 1),
+         r"spatial size \(8, 8\) is smaller than the window"),
+        (lambda: rk.layers.GroupMaxPooling2D(9), (1, 8, 8, 4, 1), "output size"),
+        (lambda: rk.layers.ContinuousLiftingConv2D(2, 9, "se2_4"), (1, 8, 8, 1),
+         "output size"),
+        (lambda: rk.layers.NonStationaryConv2D(2, 9), (1, 8, 8, 1), "output size"),
+        # Pooling windows made of padding only (-inf maxima, 0 / 0 averages).
+        (lambda: rk.layers.GroupMaxPooling2D(2, padding=2), (1, 8, 8, 4, 1),
+         "below pool_size"),
+        (lambda: rk.layers.GroupAveragePooling2D(2, padding=2), (1, 8, 8, 1),
+         "below pool_size"),
     ],
 )
 def test_bad_input_shapes_raise_clear_errors(make, shape, match):
     with pytest.raises(ValueError, match=match):
         make()(np.zeros(shape, "float32"))
+
+
+def test_inputs_smaller_than_the_window_fail_when_the_model_is_built():
+    inputs = keras.Input((8, 8, 1))
+    with pytest.raises(ValueError, match="output size would be"):
+        rk.layers.LiftingConv2D(2, 9)(inputs)
+    # Padding that keeps one input pixel per window is fine.
+    y = rk.layers.GroupAveragePooling2D(2, padding=1)(np.ones((1, 8, 8, 1), "float32"))
+    assert y.shape == (1, 5, 5, 1) and np.all(to_numpy(y) == 1.0)
 
 
 @pytest.mark.parametrize(

@@ -99,13 +99,26 @@ class SpatialSamplingMixin:
         return self._pad(x, spatial_shape), "valid"
 
     def _output_spatial_shape(self, spatial_shape):
+        """Output ``(H, W)``; a `ValueError` when an axis would have no
+        window (as `keras.layers.Conv2D` raises)."""
         pads = self.spatial_padding(spatial_shape)
-        return tuple(
+        sizes = tuple(
             padding_lib.output_size(size, k, s, *pad)
             for size, k, s, pad in zip(
                 spatial_shape, self.effective_kernel_size, self.strides, pads
             )
         )
+        if any(size is not None and size < 1 for size in sizes):
+            raise ValueError(
+                f"{type(self).__name__} ({self.name!r}): the input's spatial "
+                f"size {tuple(spatial_shape)} is smaller than the window "
+                f"(kernel_size={self.kernel_size}, effective size with "
+                f"dilation {self.effective_kernel_size}, strides="
+                f"{self.strides}, padding={self.padding!r}, i.e. {pads}): "
+                f"the output size would be {sizes}. Use a larger input, a "
+                "smaller kernel or more padding."
+            )
+        return sizes
 
     def sampling_geometry(self, spatial_shape):
         """Per spatial axis: size, kernel, stride, padding, output, exact.

@@ -62,6 +62,16 @@ class BaseSpatialPooling(SpatialSamplingMixin, keras.layers.Layer):
         return y
 
     def compute_output_shape(self, input_shape):
+        pads = self.spatial_padding(input_shape[1:3])
+        for pad, size in zip(pads, self.pool_size):
+            if max(pad) >= size:
+                # Windows of padding only: -inf maxima, 0 / 0 averages.
+                raise ValueError(
+                    f"{type(self).__name__} ({self.name!r}): padding="
+                    f"{self.padding!r} pads {pads} pixels, and every side "
+                    f"must stay below pool_size={self.pool_size} (a window "
+                    "must hold at least one input pixel)."
+                )
         height, width = self._output_spatial_shape(input_shape[1:3])
         return (input_shape[0], height, width) + tuple(input_shape[3:])
 
