@@ -224,7 +224,7 @@ def test_zoo_partial_mode_builds_trains_and_round_trips(name, kwargs, tmp_path, 
 
 def test_cnn13_partial_variant_builds_with_nine_partial_layers(rng):
     model = rk.zoo.build("cnn13", variant="partial_gcnn", equivariance="partial",
-                         group="se2_4", width=4, input_shape=(8, 8, 3))
+                         group="se2_4", input_shape=(8, 8, 3))
     layers = [l for l in model.layers if isinstance(l, L.PartialGroupConv2D)]
     assert len(layers) == 8  # lifting + 8 partial group convs
     assert model(rng.rand(2, 8, 8, 3).astype("float32")).shape == (2, 10)

@@ -132,6 +132,18 @@ def test_exactness_report_names_offending_layers(name, size, offending):
     assert offending in report.offending_layers
 
 
+def test_unknown_arguments_are_refused_and_name_is_a_keyword():
+    """Keras's functional constructor drops unknown keyword arguments: a
+    misspelt ``num_class=2`` used to build a 10-class model."""
+    with pytest.raises(ValueError, match=r"unknown arguments \['dropuot', 'num_class'\]"
+                       r".*'num_classes'"):
+        rk.zoo.build("p4cnn", num_class=2, dropuot=0.9)
+    with pytest.raises(ValueError, match="set_dtype_policy"):
+        rk.zoo.build("cnn7", dtype="mixed_bfloat16")
+    model = rk.zoo.build("z2cnn", name="my_z2cnn", num_classes=2)
+    assert model.name == "my_z2cnn" and model.output_shape == (None, 2)
+
+
 def test_unsupported_combinations_say_what_exists():
     with pytest.raises(ValueError, match=r"\('none', 'strict', 'relaxed'\)"):
         rk.zoo.build("resnet_ck", equivariance="partial")

@@ -1,5 +1,7 @@
 """Base class of the zoo's functional models."""
 
+import inspect
+
 import keras
 import numpy as np
 
@@ -46,6 +48,7 @@ class ZooModel(keras.Model):
             ``(inputs, x)``.
         """
         stats = model_kwargs.pop("input_normalization", None)
+        self._check_model_kwargs(model_kwargs)
         inputs = keras.Input(input_shape)
         self._input_normalization = None
         if stats is None:
@@ -71,6 +74,31 @@ class ZooModel(keras.Model):
             name="input_normalization",
         )
         return inputs, layer(inputs)
+
+    # What `keras.Model` does with the remaining keyword arguments; Keras's
+    # functional constructor drops any other silently (a misspelt
+    # ``num_class=2`` built a 10-class model).
+    _MODEL_KWARGS = ("name", "trainable")
+
+    def _check_model_kwargs(self, model_kwargs):
+        unknown = sorted(set(model_kwargs) - set(self._MODEL_KWARGS))
+        if not unknown:
+            return
+        parameters = inspect.signature(type(self).__init__).parameters
+        accepted = [
+            name for name, p in parameters.items()
+            if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
+        ] + ["input_normalization", *self._MODEL_KWARGS]
+        hint = ""
+        if "dtype" in unknown:
+            hint = (
+                " For mixed precision, set the policy before building: "
+                "keras.config.set_dtype_policy('mixed_bfloat16')."
+            )
+        raise ValueError(
+            f"{type(self).__name__} got unknown arguments {unknown}. "
+            f"Accepted: {accepted}.{hint}"
+        )
 
     def _finish_classifier(self, inputs, features, spec, model_kwargs, **config):
         """Dense head ``logits``, ``keras.Model.__init__`` and the config.

@@ -25,7 +25,7 @@ def describe(name):
     return _entry(name)["description"]
 
 
-def build(name, **kwargs):
+def build(name, /, **kwargs):
     """Build the architecture ``name`` with the given arguments.
 
     Example:
