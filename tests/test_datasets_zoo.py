@@ -187,3 +187,8 @@ def test_load_dataset_cuts_fixed_disjoint_slices():
     with pytest.raises(ValueError, match="train_size"):
         rk.datasets.load_dataset("mnist6_180", train_size=790, validation_size=20,
                                  source="subset")
+    # A negative size used to slice from the end (197 of 200 images), zero
+    # to crash inside `evaluate`.
+    for size in (0, -3, 201):
+        with pytest.raises(ValueError, match=r"test_size must be between 1 and 200"):
+            rk.datasets.load_dataset("mnist6_180", test_size=size, source="subset")

@@ -69,6 +69,12 @@ def load_dataset(name, train_size=None, validation_size=0, test_size=None, **kwa
     if validation_size:
         validation = (x_train[usable:], y_train[usable:])
     if test_size is not None:
+        if not 1 <= int(test_size) <= len(x_test):
+            raise ValueError(
+                f"{name} has {len(x_test)} test images: test_size must be "
+                f"between 1 and {len(x_test)} (or None for all). Received: "
+                f"test_size={test_size}"
+            )
         x_test, y_test = x_test[: int(test_size)], y_test[: int(test_size)]
     return {
         "train": (x_train[:train_size], y_train[:train_size]),
