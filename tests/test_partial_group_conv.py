@@ -222,6 +222,25 @@ def test_zoo_partial_mode_builds_trains_and_round_trips(name, kwargs, tmp_path, 
     assert loaded.get_config()["continuous_options"] == {"distribution_lr_factor": 0.5}
 
 
+def test_partial_lifting_layer_takes_its_own_continuous_options():
+    """The lifting layer of a partial model gets the continuous-conv options
+    it has (seed, bias, activation, offsets) and none of the partial
+    layers' distribution options (it used to drop seed and use_bias)."""
+    model = rk.zoo.build("p4cnn", equivariance="partial", group="se2_4", width=2,
+                         continuous_options={"seed": 3, "use_bias": False,
+                                             "sample_offset": False,
+                                             "distribution_lr_factor": 0.5})
+    lifting = model.get_layer("conv1")
+    assert isinstance(lifting, L.ContinuousLiftingConv2D)
+    partial = [l for l in model.layers if isinstance(l, L.PartialGroupConv2D)]
+    for layer in [lifting] + partial:
+        config = layer.get_config()
+        assert config["seed"] == 3 and config["use_bias"] is False
+        assert config["sample_offset"] is False
+    assert all(l.distribution_lr_factor == 0.5 for l in partial)
+    assert "distribution_lr_factor" not in lifting.get_config()
+
+
 def test_cnn13_partial_variant_builds_with_nine_partial_layers(rng):
     model = rk.zoo.build("cnn13", variant="partial_gcnn", equivariance="partial",
                          group="se2_4", input_shape=(8, 8, 3))

@@ -34,6 +34,12 @@ from relaxed_keras.layers import padding as padding_lib
 
 MODES = ("none", "strict", "relaxed", "partial", "soft")
 DISCRETE_MODES = ("none", "strict", "relaxed")
+# Options of `ContinuousLiftingConv2D` that `continuous_options` may set
+# (the architecture sets filters, kernel size, group, strides and padding).
+_CONTINUOUS_LIFTING_OPTIONS = (
+    "kernel_network", "mask", "sample_offset", "activation", "use_bias",
+    "bias_initializer", "seed",
+)
 SOFT_DEFAULTS = {
     "omega_prime": [0.0, 0.0, 2.0],
     "learn_omega_prime": ["theta"],
@@ -71,7 +77,11 @@ class ModelSpec:
         continuous_options: extra keyword arguments of the continuous
             layers in ``"partial"`` mode (e.g. ``{"distribution_lr_factor":
             1.0}``) and ``"soft"`` mode (e.g. ``{"omega_prime": [0, 0, 1],
-            "learn_omega_prime": False}``).
+            "learn_omega_prime": False}``). In ``"partial"`` mode the
+            lifting layer (a `ContinuousLiftingConv2D`, no learned
+            distribution) takes those of its own arguments among them
+            (``kernel_network``, ``mask``, ``sample_offset``,
+            ``activation``, ``use_bias``, ``bias_initializer``, ``seed``).
     """
 
     def __init__(
@@ -199,8 +209,12 @@ class ModelSpec:
                     options.pop("omega_prime_penalty", None)
             return options
         if lifting:
-            shared = ("kernel_network", "mask", "sample_offset")
-            options = {k: v for k, v in options.items() if k in shared}
+            # The lifting layer has no output distribution: it takes the
+            # options of a continuous convolution (kernel network, mask,
+            # offsets, activation, bias, seed) and leaves the partial
+            # layers' own (distribution_lr_factor, initial_theta, ...).
+            options = {k: v for k, v in options.items()
+                       if k in _CONTINUOUS_LIFTING_OPTIONS}
         return options
 
     def _continuous_conv(self, filters, kernel_size, lifting, **kwargs):
