@@ -68,6 +68,26 @@ def test_equivariance_error_rejects_bad_arguments():
         )
 
 
+def test_equivariance_error_of_continuous_layers_and_group_names():
+    """Continuous layers return ``(features, elements)``: the error compares
+    the features (it raised AttributeError on the tuple), for a layer and
+    for `layer_name=`; the layerwise error takes a group's name."""
+    rng = np.random.RandomState(0)
+    lifting = rk.layers.ContinuousLiftingConv2D(2, 3, group="se2_4", padding=1)
+    x = rng.rand(2, 9, 9, 1).astype("float32")
+    assert rk.diagnostics.equivariance_error(lifting, x, metric="relative") < 1e-5
+    model = rk.zoo.build("p4cnn", equivariance="partial", group="se2_4", width=2)
+    images = rng.rand(2, 28, 28, 1).astype("float32")
+    for name in ("conv1", "conv3"):
+        error = rk.diagnostics.equivariance_error(model, images, layer_name=name,
+                                                  metric="relative")
+        assert error < 1e-5, (name, error)
+    strict = rk.zoo.build("p4cnn", width=2)
+    by_name = rk.diagnostics.layerwise_equivariance_error(strict, images, group="p4")
+    assert by_name == rk.diagnostics.layerwise_equivariance_error(strict, images)
+    assert len(by_name) == 7 and max(e for _, e in by_name) < 1e-5
+
+
 def test_exactness_report_32_vs_33():
     model = strided_model(33)
     report = rk.diagnostics.exactness_report(model, (33, 33, 3))

@@ -48,7 +48,8 @@ def equivariance_error(
     compares ``f(T_g x)`` with ``f(x)``.
 
     Args:
-        model: a layer or a model.
+        model: a layer or a model; of a continuous layer's ``(features,
+            elements)`` output the features are compared.
         inputs: batch of inputs (numpy or tensor).
         group: the group; inferred from the layer/model when omitted.
         elements: element indices to test; default every non-identity
@@ -81,20 +82,30 @@ def equivariance_error(
     if layer_name is not None:
         if not isinstance(model, keras.Model):
             raise ValueError("`layer_name` needs a functional keras.Model.")
-        model = keras.Model(model.inputs, model.get_layer(layer_name).output)
+        output = _features(model.get_layer(layer_name).output)
+        model = keras.Model(model.inputs, output)
     group = groups_lib.get(group) if group is not None else find_group(model)
     if elements is None:
         elements = range(1, group.size)
     x = ops.convert_to_tensor(np.asarray(inputs, dtype="float32"))
-    reference = model(x, training=False)
+    reference = _features(model(x, training=False))
     errors = {}
     for index in elements:
-        transformed = model(group.transform(x, index), training=False)
+        transformed = _features(model(group.transform(x, index), training=False))
         expected = output_transform(group, reference, index)
         errors[int(index)] = _measure(transformed, expected, metric)
     if per_element:
         return errors
     return float(np.mean(list(errors.values()))) if errors else 0.0
+
+
+def _features(output):
+    """The feature map of a continuous layer's ``(features, elements)``
+    output (its sampled elements are not a feature map); other outputs
+    unchanged."""
+    if isinstance(output, (list, tuple)):
+        return output[0]
+    return output
 
 
 def _measure(actual, expected, metric):

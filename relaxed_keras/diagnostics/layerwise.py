@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from relaxed_keras import groups as groups_lib
+
 
 def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2, 3)):
     """Relative rotation-equivariance error of each group layer's output.
@@ -19,7 +21,8 @@ def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2,
     Args:
         model: a functional Keras model taking images.
         inputs: numpy images ``[B, H, W, C]``.
-        group: the group of the feature maps (default: the first layer's).
+        group: the group of the feature maps, a group or its name
+            (default: the first layer's).
         quarter_turns: input rotations, in multiples of 90 degrees.
 
     Returns:
@@ -28,7 +31,7 @@ def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2,
     """
     from relaxed_keras.diagnostics.equivariance_error import find_group
 
-    group = group or find_group(model)
+    group = groups_lib.get(group) if group is not None else find_group(model)
     if group.order % 4:
         raise ValueError(
             f"Quarter turns need a group with 4k rotations. Received: {group!r}"
