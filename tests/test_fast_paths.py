@@ -401,3 +401,16 @@ def test_plain_model_predicts_fresh_kernels_after_a_cached_scope(jit_compile):
         assert relative_error(model.predict(x, verbose=0), expected) < 1e-5
     assert model.predict_function is outside_function
     assert relative_error(model.predict(x, verbose=0), expected) < 1e-5
+
+
+def test_cached_kernels_of_a_float64_layer():
+    """The cache takes the layer's dtype policy: a float64 layer's cached
+    predict (torch raised "expected scalar type Double but found Float")."""
+    inputs = keras.Input((8, 8, 1), dtype="float64")
+    conv = rk.layers.LiftingConv2D(2, 3, "p4", dtype="float64")
+    model = keras.Model(inputs, conv(inputs))
+    assert conv.kernel_cache.value.dtype == conv.kernel.dtype
+    x = np.random.RandomState(0).rand(2, 8, 8, 1)
+    with rk.layers.cached_kernels(model):
+        cached = model.predict(x, verbose=0)
+    assert relative_error(cached, to_numpy(model(x))) < 1e-6

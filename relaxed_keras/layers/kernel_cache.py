@@ -64,7 +64,10 @@ class KernelCacheMixin:
     _kernel_cache_active = False
 
     def _build_kernel_cache(self, shape):
-        self.kernel_cache = KernelCache(shape, name="kernel_cache")
+        # The layer's variable dtype (float64 layers cache float64 kernels).
+        self.kernel_cache = KernelCache(
+            shape, name="kernel_cache", dtype=self.dtype_policy
+        )
 
     def refresh_kernel_cache(self):
         """Store the kernel of the current weights in the cache."""
