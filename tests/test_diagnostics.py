@@ -88,6 +88,35 @@ def test_equivariance_error_of_continuous_layers_and_group_names():
     assert len(by_name) == 7 and max(e for _, e in by_name) < 1e-5
 
 
+def test_exactness_report_sees_keras_padding_and_cropping():
+    """Asymmetric ZeroPadding2D / Cropping2D move the image off the centre
+    of rotation: the report says so, and the measured error agrees (it
+    used to report exact with an error of ~1)."""
+    rng = np.random.RandomState(0)
+    for border in (keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name="border"),
+                   keras.layers.Cropping2D(((1, 0), (1, 0)), name="border")):
+        # 10 -> 11 or 9 pixels: the strided conv alone would be exact.
+        model = keras.Sequential([keras.Input((10, 10, 1)), border,
+                                  rk.layers.LiftingConv2D(2, 3, strides=2)])
+        report = rk.diagnostics.exactness_report(model, (10, 10, 1))
+        assert report.offending_layers == ["border"], str(report)
+        x = rng.rand(2, 10, 10, 1).astype("float32")
+        assert rk.diagnostics.equivariance_error(model, x, metric="relative") > 1e-2
+    symmetric = keras.Sequential([keras.Input((9, 9, 1)), keras.layers.ZeroPadding2D(1),
+                                  keras.layers.Cropping2D(1),
+                                  rk.layers.LiftingConv2D(2, 3, strides=2)])
+    assert rk.diagnostics.exactness_report(symmetric, (9, 9, 1)).exact
+    with pytest.raises(ValueError, match="sampling_geometry"):
+        rk.diagnostics.exactness_report(rk.layers.LiftingConv2D(2, 3, strides=2), (8, 8, 1))
+
+
+def test_exactness_report_searches_the_whole_radius():
+    model = keras.Sequential([keras.Input((10, 10, 1)),
+                              rk.layers.LiftingConv2D(2, 3, strides=2)])
+    report = rk.diagnostics.exactness_report(model, (10, 10, 1), search_radius=1)
+    assert report.suggested_sizes == (9, 11)
+
+
 def test_exactness_report_32_vs_33():
     model = strided_model(33)
     report = rk.diagnostics.exactness_report(model, (33, 33, 3))

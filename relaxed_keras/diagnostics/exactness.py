@@ -18,6 +18,30 @@ class _KerasLayerGeometry(SpatialSamplingMixin):
         self.padding = layer.padding
 
 
+class _KerasBorderGeometry:
+    """Keras's ZeroPadding2D (``sign=1``) and Cropping2D (``sign=-1``): a
+    window of one pixel, stride one; exact only when both sides of an axis
+    change by the same amount (otherwise the image moves off the centre of
+    rotation)."""
+
+    def __init__(self, layer, sign):
+        pairs = layer.padding if sign > 0 else layer.cropping
+        self.pads = tuple((sign * int(a), sign * int(b)) for a, b in pairs)
+
+    def sampling_geometry(self, spatial_shape):
+        return [
+            {
+                "size": size,
+                "kernel_size": 1,
+                "stride": 1,
+                "padding": pad,
+                "output_size": None if size is None else size + sum(pad),
+                "exact": pad[0] == pad[1],
+            }
+            for size, pad in zip(spatial_shape, self.pads)
+        ]
+
+
 _KERAS_WINDOWED = (
     keras.layers.Conv2D,
     keras.layers.DepthwiseConv2D,
@@ -31,6 +55,10 @@ def _geometry(layer):
         return layer
     if isinstance(layer, _KERAS_WINDOWED):
         return _KerasLayerGeometry(layer)
+    if isinstance(layer, keras.layers.ZeroPadding2D):
+        return _KerasBorderGeometry(layer, 1)
+    if isinstance(layer, keras.layers.Cropping2D):
+        return _KerasBorderGeometry(layer, -1)
     return None
 
 
@@ -165,8 +193,9 @@ def exactness_report(model, input_shape, search_radius=16):
     """Check Eq. 3 of Edixhoven et al. (2023) for every windowed layer.
 
     Walks every strided or padded convolution and pooling (relaxed_keras
-    layers and Keras's Conv2D/pooling layers) of a functional or Sequential
-    model, computes each one's input size for ``input_shape`` and checks
+    layers and Keras's Conv2D/pooling layers) and every Keras
+    ZeroPadding2D/Cropping2D (exact only when symmetric) of a functional
+    or Sequential model, computes each one's input size for ``input_shape`` and checks
     that its window grid is symmetric, i.e. ``(i + 2p - k) mod s == 0``
     with symmetric padding (see `relaxed_keras.layers.padding`). When a
     layer fails, the nearest square input sizes that make the whole model
@@ -185,6 +214,12 @@ def exactness_report(model, input_shape, search_radius=16):
     >>> report = exactness_report(model, (32, 32, 3))  # doctest: +SKIP
     >>> report.exact, report.offending_layers          # doctest: +SKIP
     """
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            "exactness_report needs a functional or Sequential keras.Model "
+            f"(received a {type(model).__name__}); for one layer, read "
+            "`layer.sampling_geometry((height, width))`."
+        )
     if len(input_shape) != 3:
         raise ValueError(
             "`input_shape` must be (height, width, channels). "
@@ -201,7 +236,7 @@ def exactness_report(model, input_shape, search_radius=16):
         smaller = next(
             (
                 n
-                for n in range(size - 1, max(size - search_radius, 0), -1)
+                for n in range(size - 1, max(size - search_radius - 1, 0), -1)
                 if _is_exact_size(model, layers, channels_shape, n)
             ),
             None,
