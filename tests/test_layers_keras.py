@@ -239,6 +239,10 @@ def test_inputs_smaller_than_the_window_fail_when_the_model_is_built():
         (lambda: rk.layers.GroupConv2D(2, (3, 5), group="p4"), "square"),
         (lambda: rk.layers.GroupPooling(mode="sum"), "mode"),
         (lambda: rk.layers.GroupMaxPooling2D(padding="reflect"), "padding"),
+        # Arguments these layers used to drop silently.
+        (lambda: rk.layers.NonStationaryConv2D(2, 3, group="se2_8"), "group"),
+        (lambda: rk.layers.NonStationaryConv2D(2, 3, sample_offset=True), "sample_offset"),
+        (lambda: rk.layers.PointwiseGroupConv2D(2, kernel_size=3), "kernel_size"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(make, match):

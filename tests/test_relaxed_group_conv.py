@@ -186,6 +186,7 @@ def test_parameter_counts():
         (dict(num_filter_banks=2.0), "num_filter_banks"),
         (dict(relaxed_weights_on="sideways"), "relaxed_weights_on"),
         (dict(alpha=-1.0), "alpha"),
+        (dict(alpha=None), "alpha"),
     ],
 )
 def test_bad_arguments(kwargs, match):

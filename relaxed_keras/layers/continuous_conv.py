@@ -467,7 +467,13 @@ class PointwiseGroupConv2D(ContinuousGroupConv2D):
     """
 
     def __init__(self, filters, group="se2_8", use_bias=False, **kwargs):
-        kwargs.pop("kernel_size", None)
+        # `get_config` stores kernel_size (1, 1); any other size is an error.
+        kernel_size = kwargs.pop("kernel_size", 1)
+        if kernel_size not in (1, (1, 1), [1, 1]):
+            raise ValueError(
+                "PointwiseGroupConv2D is 1x1: `kernel_size` must be 1 (or "
+                f"left out). Received: kernel_size={kernel_size!r}"
+            )
         kwargs.setdefault("mask", False)
         super().__init__(filters, 1, group, use_bias=use_bias, **kwargs)
 

@@ -632,7 +632,19 @@ class NonStationaryConv2D(NonStationaryLiftingConv2D):
     """
 
     def __init__(self, filters, kernel_size, **kwargs):
-        kwargs.pop("group", None)
+        group = kwargs.pop("group", None)
+        if group is not None:
+            raise ValueError(
+                "NonStationaryConv2D is the translation (T(2)) layer and takes "
+                "no `group`; for a rotation group use "
+                "NonStationaryLiftingConv2D / NonStationaryGroupConv2D. "
+                f"Received: group={group!r}"
+            )
+        if kwargs.pop("sample_offset", False):
+            raise ValueError(
+                "NonStationaryConv2D has no rotation grid to offset: "
+                "`sample_offset` must be False."
+            )
         kwargs["sample_offset"] = False
         super().__init__(filters, kernel_size, groups_lib.SE2(1), **kwargs)
 

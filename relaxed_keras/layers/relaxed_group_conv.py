@@ -107,8 +107,14 @@ class BaseRelaxedGroupConv(BaseGroupConv):
                 "A lifting layer's input has no group axis: use "
                 "relaxed_weights_on='output'."
             )
-        if alpha < 0:
-            raise ValueError(f"`alpha` must be >= 0. Received: alpha={alpha}")
+        try:
+            valid = float(alpha) >= 0
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"`alpha` must be a number >= 0. Received: alpha={alpha!r}"
+            )
         self.num_filter_banks = num_filter_banks
         self.relaxed_weights_on = relaxed_weights_on
         self.alpha = float(alpha)
