@@ -16,6 +16,7 @@ from relaxed_keras import kernels
 from relaxed_keras import layers
 from relaxed_keras import models
 from relaxed_keras import random
+from relaxed_keras import xla_cpu
 from relaxed_keras import zoo
 from relaxed_keras.groups import CyclicGroup
 from relaxed_keras.groups import DihedralGroup
@@ -32,6 +33,7 @@ __all__ = [
     "datasets",
     "models",
     "random",
+    "xla_cpu",
     "zoo",
     "CyclicGroup",
     "DihedralGroup",

@@ -183,6 +183,13 @@ def test_rematerialized_chunks_train_exactly_like_stored_ones(rng, jit_compile):
     assert len(moved) >= 4 and min(moved) > 1e-6, moved
 
 
+def test_learn_omega_prime_takes_one_dimension_by_name():
+    layer = L.NonStationaryGroupConv2D(2, 3, "se2_4", learn_omega_prime="theta")
+    assert layer.learn_omega_prime == ["theta"]
+    with pytest.raises(ValueError, match="learn_omega_prime"):
+        L.NonStationaryGroupConv2D(2, 3, "se2_4", learn_omega_prime="phi")
+
+
 def test_learned_omega_prime_penalty_and_gradients(rng):
     layer = L.NonStationaryGroupConv2D(3, 3, "se2_4", omega_prime=[0.3, 0.2, 0.5],
                                        learn_omega_prime=True,

@@ -164,7 +164,9 @@ class NonStationaryMixin:
         elif not learn_omega_prime:
             learned = []
         else:
-            learned = list(learn_omega_prime)
+            # One dimension may be named alone ("theta" is ["theta"]).
+            learned = ([learn_omega_prime] if isinstance(learn_omega_prime, str)
+                       else list(learn_omega_prime))
             unknown = [d for d in learned if d not in self.absolute_dims]
             if unknown:
                 raise ValueError(

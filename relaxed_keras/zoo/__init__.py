@@ -20,6 +20,7 @@ from relaxed_keras.zoo.presets import list_presets
 from relaxed_keras.zoo.presets import load
 from relaxed_keras.zoo.presets import load_metadata
 from relaxed_keras.zoo.recipes import list_recipes
+from relaxed_keras.zoo import training  # noqa: E402  (rk.zoo.training.train_recipe)
 
 
 def architecture_table(equivariance="strict", **kwargs):
@@ -53,4 +54,5 @@ __all__ = [
     "load_metadata",
     "list_recipes",
     "preset_table",
+    "training",
 ]
