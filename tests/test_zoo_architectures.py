@@ -168,3 +168,14 @@ def test_architecture_table_lists_descriptions_and_counts():
     assert rows["p4cnn"]["trainable_params"] == 24810
     assert rows["preact_resnet18"]["input_shape"] == (33, 33, 3)
     assert all(row["description"] for row in rows.values())
+
+
+def test_architecture_table_of_a_mode_lists_the_architectures_that_have_it():
+    """The ResNets have no soft mode: they get no row (the table raised
+    half way through); an unknown mode is a clear error."""
+    names = [row["name"] for row in rk.zoo.architecture_table("soft")]
+    assert names == ["cnn13", "cnn7", "p4cnn", "z2cnn"]
+    with pytest.raises(ValueError, match="equivariance"):
+        rk.zoo.architecture_table("sotf")
+    with pytest.raises(ValueError, match="supports equivariance in"):
+        rk.zoo.build("resnet_ck", equivariance="soft")

@@ -34,6 +34,11 @@ from relaxed_keras.layers import padding as padding_lib
 
 MODES = ("none", "strict", "relaxed", "partial", "soft")
 DISCRETE_MODES = ("none", "strict", "relaxed")
+class UnsupportedModeError(ValueError):
+    """An architecture built with an ``equivariance`` mode it does not
+    have (a `ValueError`; `rk.zoo.architecture_table` skips such rows)."""
+
+
 # Options of `ContinuousLiftingConv2D` that `continuous_options` may set
 # (the architecture sets filters, kernel size, group, strides and padding).
 _CONTINUOUS_LIFTING_OPTIONS = (
@@ -95,7 +100,7 @@ class ModelSpec:
         continuous_options=None,
     ):
         if equivariance not in modes:
-            raise ValueError(
+            raise UnsupportedModeError(
                 f"{architecture} supports equivariance in {tuple(modes)} with "
                 "group 'p4' or 'p4m'. "
                 f"Received: equivariance={equivariance!r}"

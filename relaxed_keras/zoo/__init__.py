@@ -27,10 +27,23 @@ def architecture_table(equivariance="strict", **kwargs):
     """One row per architecture: name, description and trainable
     parameter count at its default configuration (timm/keras-hub style).
 
-    Builds every model once (a few seconds on CPU)."""
+    Builds every model once (a few seconds on CPU). Architectures without
+    the ``equivariance`` mode (e.g. the ResNets in ``"soft"`` mode) have no
+    row; an unknown mode is a `ValueError`."""
+    from relaxed_keras.models.blocks import MODES
+    from relaxed_keras.models.blocks import UnsupportedModeError
+
+    if equivariance not in MODES:
+        raise ValueError(
+            f"`equivariance` must be one of {MODES}. Received: "
+            f"equivariance={equivariance!r}"
+        )
     rows = []
     for name in list_architectures():
-        model = build(name, equivariance=equivariance, **kwargs)
+        try:
+            model = build(name, equivariance=equivariance, **kwargs)
+        except UnsupportedModeError:
+            continue
         rows.append(
             {
                 "name": name,
