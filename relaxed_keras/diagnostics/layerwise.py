@@ -29,6 +29,7 @@ def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2,
         A list of ``(layer name, error)`` in layer order; ``nan`` where a
         layer's output is all zeros (nothing to compare).
     """
+    from relaxed_keras.diagnostics.equivariance_error import _features
     from relaxed_keras.diagnostics.equivariance_error import find_group
 
     group = groups_lib.get(group) if group is not None else find_group(model)
@@ -40,8 +41,7 @@ def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2,
     for layer in model.layers:
         if not hasattr(layer, "group"):
             continue
-        out = layer.output
-        out = out[0] if isinstance(out, (list, tuple)) else out
+        out = _features(layer.output)
         if len(out.shape) == 5:
             names.append(layer.name)
             outputs.append(out)
