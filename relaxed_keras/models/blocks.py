@@ -34,6 +34,8 @@ from relaxed_keras.layers import padding as padding_lib
 
 MODES = ("none", "strict", "relaxed", "partial", "soft")
 DISCRETE_MODES = ("none", "strict", "relaxed")
+
+
 class UnsupportedModeError(ValueError):
     """An architecture built with an ``equivariance`` mode it does not
     have (a `ValueError`; `rk.zoo.architecture_table` skips such rows)."""

@@ -20,7 +20,7 @@ from relaxed_keras.zoo.presets import list_presets
 from relaxed_keras.zoo.presets import load
 from relaxed_keras.zoo.presets import load_metadata
 from relaxed_keras.zoo.recipes import list_recipes
-from relaxed_keras.zoo import training  # noqa: E402  (rk.zoo.training.train_recipe)
+from relaxed_keras.zoo import training
 
 
 def architecture_table(equivariance="strict", **kwargs):
