@@ -241,6 +241,17 @@ def test_partial_lifting_layer_takes_its_own_continuous_options():
     assert "distribution_lr_factor" not in lifting.get_config()
 
 
+@pytest.mark.parametrize("equivariance", ["none", "strict", "relaxed"])
+def test_continuous_options_outside_continuous_modes_is_a_value_error(equivariance):
+    """Strict, relaxed and plain models have no continuous layer to take
+    ``continuous_options``: they used to be dropped without a word."""
+    with pytest.raises(ValueError, match="continuous_options apply to equivariance="):
+        rk.zoo.build("p4cnn", equivariance=equivariance, width=2,
+                     continuous_options={"distribution_lr_factor": 3.0})
+    # Empty options are no options.
+    rk.zoo.build("p4cnn", equivariance=equivariance, width=2, continuous_options={})
+
+
 def test_cnn13_partial_variant_builds_with_nine_partial_layers(rng):
     model = rk.zoo.build("cnn13", variant="partial_gcnn", equivariance="partial",
                          group="se2_4", input_shape=(8, 8, 3))

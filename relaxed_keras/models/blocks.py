@@ -125,6 +125,15 @@ class ModelSpec:
                 "exact group such as 'p4' or 'p4m'. Received: "
                 f"group={group!r}"
             )
+        if continuous_options and equivariance not in ("partial", "soft"):
+            # The strict, relaxed and plain layers have no kernel network
+            # or distribution: the options would be dropped without a word.
+            raise ValueError(
+                f"{architecture}: continuous_options apply to "
+                "equivariance='partial' or 'soft' only. Received: "
+                f"equivariance={equivariance!r}, "
+                f"continuous_options={continuous_options!r}"
+            )
         self.num_filter_banks = num_filter_banks
         self.alpha = alpha
         self.continuous_options = dict(continuous_options or {})
