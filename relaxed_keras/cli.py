@@ -5,6 +5,7 @@ Run ``relaxed-keras --help``; set ``KERAS_BACKEND`` to pick the backend.
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -14,6 +15,49 @@ import numpy as np
 DEFAULT_PRESET = "p4cnn_partial_mnist6_180"
 # `--jit-compile` choices -> `model.compile(jit_compile=...)`.
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+# `report` rotates at most this many test images (the default).
+REPORT_TEST_SIZE = 500
+
+
+def _positive_int(text):
+    """argparse type: an integer >= 1 (0 epochs or a batch of -5 used to
+    write a "fine-tuned" preset, or end in a data-adapter traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 1. Received: {text!r}")
+    return value
+
+
+def _positive_float(text):
+    """argparse type: a finite number > 0 (a NaN learning rate used to
+    write a preset of NaN logits)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number > 0. Received: {text!r}")
+    return value
+
+
+def _check_classes(model, labels, dataset, preset):
+    """A data set with more classes than the preset's head is an error, not
+    a run that trains on out-of-range labels (silent on JAX, a traceback
+    on TensorFlow)."""
+    classes = int(model.output_shape[-1])
+    needed = int(np.max(labels)) + 1 if len(labels) else 0
+    if needed > classes:
+        raise ValueError(
+            f"data set {dataset!r} has labels up to {needed - 1}, but preset "
+            f"{preset!r} predicts {classes} classes. Choose a data set with at "
+            f"most {classes} classes (--dataset), or build a model for it with "
+            "rk.zoo.build(..., num_classes=...)."
+        )
 
 
 def _dataset(meta, name=None, train_size=None, test_size=None):
@@ -101,6 +145,7 @@ def cmd_evaluate(args):
     name, data = _dataset(meta, args.dataset, train_size=1, test_size=args.test_size)
     model = zoo.load(args.name)
     x, y = data["test"]
+    _check_classes(model, y, name, args.name)
     start = time.time()
     accuracy = _accuracy(model, x, y)
     rows = [(args.name, name, len(y), f"{accuracy:.2f}",
@@ -151,6 +196,10 @@ def cmd_report(args):
     model = zoo.load(args.name)
     os.makedirs(args.output, exist_ok=True)
     x, y = data["test"]
+    if args.test_size is None:
+        # The default: at most REPORT_TEST_SIZE images (MNIST6's test sets
+        # have 200, and a fixed 500 used to refuse them).
+        x, y = x[:REPORT_TEST_SIZE], y[:REPORT_TEST_SIZE]
     rows, sweep, paths = _save_plots(model, x, y, args.output, args.name)
     print(diagnostics.format_learned_equivariance(rows) if rows
           else "(no group layers)")
@@ -180,6 +229,7 @@ def cmd_finetune(args):
           f"data set {name}: {len(y_train)} training / {len(y_test)} test images")
     model = zoo.load(args.name, learning_rate=args.learning_rate,
                      jit_compile=JIT_COMPILE[args.jit_compile])
+    _check_classes(model, np.concatenate([y_train, y_test]), name, args.name)
     keras.utils.set_random_seed(args.seed)
     before = (
         _accuracy(model, x_test, y_test),
@@ -280,13 +330,15 @@ def build_parser():
     p = sub.add_parser("evaluate", help="test accuracy of a preset")
     p.add_argument("name")
     p.add_argument("--dataset", default=None, help="default: the preset's")
-    p.add_argument("--test-size", type=int, default=None)
+    p.add_argument("--test-size", type=_positive_int, default=None)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="learned equivariance + rotation plot")
     p.add_argument("name")
     p.add_argument("--output", default="report")
-    p.add_argument("--test-size", type=int, default=500)
+    p.add_argument("--test-size", type=_positive_int, default=None,
+                   help=f"default: the first {REPORT_TEST_SIZE} test images "
+                   "(all when fewer)")
     p.set_defaults(func=cmd_report)
 
     for command, func, help_text in (
@@ -298,16 +350,16 @@ def build_parser():
             p.add_argument("name", nargs="?", default=DEFAULT_PRESET)
             p.add_argument("--dataset", default=None, help="default: the preset's")
             p.add_argument("--output", default="finetuned")
-            p.add_argument("--learning-rate", type=float, default=5e-4)
-            p.add_argument("--batch-size", type=int, default=32)
+            p.add_argument("--learning-rate", type=_positive_float, default=5e-4)
+            p.add_argument("--batch-size", type=_positive_int, default=32)
             p.add_argument("--seed", type=int, default=0)
-            p.add_argument("--epochs", type=int, default=2)
+            p.add_argument("--epochs", type=_positive_int, default=2)
         else:
             p.add_argument("recipe", help="recipe name (list --recipes) or JSON file")
             p.add_argument("--output", default=None)
-            p.add_argument("--epochs", type=int, default=None)
-        p.add_argument("--train-size", type=int, default=None)
-        p.add_argument("--test-size", type=int, default=None)
+            p.add_argument("--epochs", type=_positive_int, default=None)
+        p.add_argument("--train-size", type=_positive_int, default=None)
+        p.add_argument("--test-size", type=_positive_int, default=None)
         p.add_argument("--distribute", choices=("none", "data_parallel"),
                        default="none",
                        help="data_parallel: keras.distribution.DataParallel "

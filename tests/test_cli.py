@@ -45,6 +45,47 @@ def test_evaluate_and_report(tmp_path, capsys):
     assert (tmp_path / "learned_equivariance.png").stat().st_size > 1000
 
 
+def test_report_defaults_fit_a_test_set_smaller_than_500(tmp_path, capsys):
+    """`report NAME --output DIR` as README writes it: MNIST6 has 200 test
+    images, and the old fixed default of 500 refused every MNIST6 preset."""
+    assert main(["report", "z2cnn_none_mnist6_180", "--output", str(tmp_path)]) == 0
+    assert "angle" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["finetune", "--epochs", "0"], "--epochs"),
+    (["finetune", "--batch-size", "-5"], "--batch-size"),
+    (["finetune", "--learning-rate", "nan"], "--learning-rate"),
+    (["finetune", "--learning-rate", "-1"], "--learning-rate"),
+    (["train", "z2cnn_none_mnist6_180", "--epochs", "0"], "--epochs"),
+    (["evaluate", PRESET, "--test-size", "0"], "--test-size"),
+    (["report", PRESET, "--test-size", "x"], "--test-size"),
+])
+def test_out_of_range_numbers_are_usage_errors(argv, option, capsys):
+    """Zero epochs, a negative batch or a NaN learning rate used to write a
+    "fine-tuned" preset (or end in a data-adapter traceback)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert option in err and "expected" in err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "finetune"])
+def test_data_set_with_more_classes_than_the_preset_is_an_error(command, tmp_path,
+                                                                  capsys):
+    """MNIST's 10 classes into a 2-class preset: JAX trained on the
+    out-of-range labels without a word, TensorFlow raised a traceback."""
+    argv = [command, "z2cnn_none_mnist6_180", "--dataset", "mnist",
+            "--test-size", "16"]
+    if command == "finetune":
+        argv += ["--train-size", "16", "--output", str(tmp_path), "--verbose", "0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "predicts 2 classes" in err and "has labels up to" in err
+    assert not (tmp_path / "preset").exists()
+
+
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_finetune_writes_a_loadable_preset(tmp_path, capsys, policy):
     """The main job on tiny settings: load, evaluate, fit, compare, plot;
