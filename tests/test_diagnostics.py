@@ -162,3 +162,38 @@ def test_rotation_sweep_is_flat_at_multiples_of_90_and_plots(tmp_path):
     # The small model is exactly invariant at 12x12: equal accuracy at 90s.
     assert accuracies[0] == accuracies[90] == accuracies[180] == accuracies[270]
     assert os.path.getsize(path) > 1000
+
+
+def test_layerwise_error_on_a_model_with_one_group_layer():
+    """A one-output probe returns a bare tensor: the loop used to run over
+    the batch instead of the layers (a broadcast error or IndexError)."""
+    inputs = keras.Input((8, 8, 1))
+    x = rk.layers.LiftingConv2D(2, 3, "p4", padding="same", name="lift")(inputs)
+    x = rk.layers.GroupPooling()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(
+        keras.layers.GlobalAveragePooling2D()(x)))
+    x = np.random.rand(3, 8, 8, 1).astype("float32")
+    rows = rk.diagnostics.layerwise_equivariance_error(model, x)
+    assert [name for name, _ in rows] == ["lift"] and rows[0][1] < 1e-5
+
+
+@pytest.mark.parametrize("call,argument", [
+    (lambda D, m, x, y: D.exactness_report(m, 9), "input_shape"),
+    (lambda D, m, x, y: D.exactness_report(m, (9.0, 9.0, 1)), "input_shape"),
+    (lambda D, m, x, y: D.equivariance_error(m, x, elements=2), "elements"),
+    (lambda D, m, x, y: D.layerwise_equivariance_error(m, x, quarter_turns=1),
+     "quarter_turns"),
+    (lambda D, m, x, y: D.rotation_sweep(m, x, 1, angles=(0, 45)), "`y`"),
+    (lambda D, m, x, y: D.rotation_sweep(m, x, y[:1], angles=(0, 45)), "`y`"),
+    (lambda D, m, x, y: D.rotation_sweep(m, x, y, angles="90"), "angles"),
+    (lambda D, m, x, y: D.learned_equivariance("p4cnn"), "model or layer"),
+    (lambda D, m, x, y: D.stochastic_predict(m, x, batch_size=0), "batch_size"),
+    (lambda D, m, x, y: D.format_learned_equivariance([{"layer": "a"}]), "lacks"),
+])
+def test_diagnostics_refuse_bad_arguments(call, argument):
+    """TypeError/AttributeError/KeyError before, or (a scalar label) a
+    sweep that compared one label with every prediction."""
+    model = strided_model(9)
+    x = np.random.rand(2, 9, 9, 3).astype("float32")
+    with pytest.raises(ValueError, match=argument):
+        call(rk.diagnostics, model, x, np.array([0, 1]))

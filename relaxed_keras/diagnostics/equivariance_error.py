@@ -87,6 +87,11 @@ def equivariance_error(
     group = groups_lib.get(group) if group is not None else find_group(model)
     if elements is None:
         elements = range(1, group.size)
+    elif isinstance(elements, (int, np.integer)) or not hasattr(elements, "__iter__"):
+        raise ValueError(
+            "`elements` must be a sequence of group element indices, e.g. [1] "
+            f"or range(1, {group.size}). Received: elements={elements!r}"
+        )
     x = ops.convert_to_tensor(np.asarray(inputs, dtype="float32"))
     reference = _features(model(x, training=False))
     errors = {}

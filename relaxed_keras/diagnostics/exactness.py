@@ -1,6 +1,7 @@
 """Exactness report: does every strided layer satisfy Eq. 3?"""
 
 import keras
+import numpy as np
 
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 
@@ -220,11 +221,17 @@ def exactness_report(model, input_shape, search_radius=16):
             f"(received a {type(model).__name__}); for one layer, read "
             "`layer.sampling_geometry((height, width))`."
         )
-    if len(input_shape) != 3:
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(input_shape) != 3
+        or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                   and d >= 1 for d in input_shape)
+    ):
         raise ValueError(
-            "`input_shape` must be (height, width, channels). "
-            f"Received: input_shape={input_shape!r}"
+            "`input_shape` must be (height, width, channels), three positive "
+            f"integers. Received: input_shape={input_shape!r}"
         )
+    input_shape = tuple(int(d) for d in input_shape)
     layers = _windowed_layers(model)
     if not layers:
         return ExactnessReport(input_shape, [], (None, None))

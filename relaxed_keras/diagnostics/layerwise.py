@@ -32,6 +32,7 @@ def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2,
     from relaxed_keras.diagnostics.equivariance_error import _features
     from relaxed_keras.diagnostics.equivariance_error import find_group
 
+    quarter_turns = _check_quarter_turns(quarter_turns)
     group = groups_lib.get(group) if group is not None else find_group(model)
     if group.order % 4:
         raise ValueError(
@@ -45,13 +46,21 @@ def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2,
         if len(out.shape) == 5:
             names.append(layer.name)
             outputs.append(out)
+    if not outputs:
+        return []
     probe = keras.Model(model.input, outputs)
-    reference = [np.asarray(ops.convert_to_numpy(t)) for t in probe(inputs, training=False)]
+
+    def run(images):
+        # A one-output model returns a bare tensor, not a list of one.
+        out = probe(images, training=False)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    reference = [np.asarray(ops.convert_to_numpy(t)) for t in run(inputs)]
     errors = np.zeros(len(names))
     step = group.order // 4
     for turns in quarter_turns:
         rotated = np.rot90(inputs, turns, axes=(1, 2)).copy()
-        moved = probe(rotated, training=False)
+        moved = run(rotated)
         for i, (ref, out) in enumerate(zip(reference, moved)):
             expected = np.asarray(
                 ops.convert_to_numpy(group.transform(ops.convert_to_tensor(ref), turns * step))
@@ -62,3 +71,24 @@ def layerwise_equivariance_error(model, inputs, group=None, quarter_turns=(1, 2,
             error = np.abs(out - expected).max() / scale if scale > 0 else np.nan
             errors[i] = np.nan if np.isnan(error) else max(errors[i], error)
     return list(zip(names, errors.tolist()))
+
+
+def _check_quarter_turns(quarter_turns):
+    """A sequence of integers (``quarter_turns=1`` used to end in "'int'
+    object is not iterable")."""
+    if isinstance(quarter_turns, (int, np.integer)):
+        raise ValueError(
+            "quarter_turns must be a sequence of integers, e.g. (1, 2, 3) or "
+            f"(1,). Received: quarter_turns={quarter_turns!r}"
+        )
+    try:
+        turns = [int(t) for t in quarter_turns]
+        exact = all(t == float(u) for t, u in zip(turns, quarter_turns))
+    except (TypeError, ValueError):
+        exact = False
+    if not exact or not turns:
+        raise ValueError(
+            "quarter_turns must be a non-empty sequence of integers, e.g. "
+            f"(1, 2, 3). Received: quarter_turns={quarter_turns!r}"
+        )
+    return turns

@@ -1,10 +1,16 @@
 """Read how much equivariance each layer of a model has learned."""
 
+import keras
 import numpy as np
 from keras import ops
 
 
 def _layers(model):
+    if not isinstance(model, keras.layers.Layer):
+        raise ValueError(
+            "Expected a Keras model or layer (e.g. rk.zoo.load(name)). "
+            f"Received: model of type {type(model).__name__}"
+        )
     return [model] + list(model._flatten_layers(include_self=False, recursive=True))
 
 
@@ -52,6 +58,13 @@ def format_learned_equivariance(rows):
     header = ["layer", "type", "group", "rotation range (deg)", "mirror p", "omega'"]
     lines = [" | ".join(header), " | ".join("---" for _ in header)]
     for row in rows:
+        missing = [key for key in ("layer", "type") if key not in row]
+        if missing:
+            raise ValueError(
+                "format_learned_equivariance takes the rows of "
+                f"learned_equivariance(model); a row lacks {missing}. "
+                f"Received: {row!r}"
+            )
         mirror = row.get("mirror_probability")
         omega = row.get("omega_prime")
         lines.append(
@@ -119,6 +132,8 @@ def stochastic_predict(model, x, num_samples=8, batch_size=64):
     """
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"`num_samples` must be a positive integer. Received: {num_samples!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
     layers = [
         layer for layer in _layers(model) if hasattr(layer, "stochastic_inference")
     ]

@@ -60,6 +60,13 @@ def rotation_sweep(
     labels = np.asarray(y)
     if labels.ndim == 2:
         labels = labels.argmax(axis=1)
+    if labels.ndim != 1 or len(labels) != len(x):
+        # A scalar label used to broadcast against every image.
+        raise ValueError(
+            f"`y` must hold one label per image: integer labels [{len(x)}] or "
+            f"one-hot [{len(x)}, classes]. Received: y of shape {np.shape(y)}"
+        )
+    angles = _check_angles(angles)
     rows = []
     for angle in angles:
         rotated = rotate_batch(x, angle, circle_crop)
@@ -69,6 +76,19 @@ def rotation_sweep(
     if plot_path is not None:
         plot_rotation_sweep(rows, plot_path, title=title)
     return rows
+
+
+def _check_angles(angles):
+    try:
+        values = [float(a) for a in angles]
+    except (TypeError, ValueError):
+        values = None
+    if isinstance(angles, str) or not values or not all(map(math.isfinite, values)):
+        raise ValueError(
+            "`angles` must be a non-empty sequence of angles in degrees, e.g. "
+            f"(0, 45, 90). Received: angles={angles!r}"
+        )
+    return values
 
 
 def plot_rotation_sweep(rows, path, title=None):
