@@ -256,3 +256,39 @@ def test_non_square_kernels_for_half_turns():
     out = layer(x)
     rotated = layer(x[:, ::-1, ::-1])
     assert relative_error(rotated, rk.groups.get("c2").transform(out, 1)) < 1e-5
+
+
+@pytest.mark.parametrize("make,built_on,called_on", [
+    (lambda: rk.layers.LiftingConv2D(3, 3, "p4"), (1, 6, 6, 1), (1, 6, 6, 2)),
+    (lambda: rk.layers.RelaxedLiftingConv2D(3, 3, "p4"), (1, 6, 6, 1), (1, 6, 6, 2)),
+    (lambda: rk.layers.GroupConv2D(3, 3, "p4"), (1, 6, 6, 4, 2), (1, 6, 6, 8, 2)),
+    (lambda: rk.layers.GroupConv2D(3, 3, "p4"), (1, 6, 6, 4, 2), (1, 6, 6, 4, 3)),
+    (lambda: rk.layers.ContinuousLiftingConv2D(3, 3, "se2_4"), (1, 6, 6, 1),
+     (1, 6, 6, 2)),
+    (lambda: rk.layers.GroupPooling(), (1, 6, 6, 4, 2), (1, 6, 6, 4)),
+])
+def test_built_layers_refuse_inputs_of_other_channels_or_rank(make, built_on, called_on):
+    """A lifting conv built on 1 channel and called on 2 ran `ops.conv` as a
+    grouped convolution, and GroupPooling on a rank-4 map pooled the
+    channels, both without a word; Keras's own Conv2D raises."""
+    layer = make()
+    layer(np.zeros(built_on, "float32"))
+    with pytest.raises(ValueError, match="incompatible|was built for"):
+        layer(np.zeros(called_on, "float32"))
+
+
+def test_continuous_group_layers_check_features_and_elements():
+    lift = rk.layers.ContinuousLiftingConv2D(3, 3, "se2_4")
+    features, elements = lift(np.zeros((1, 6, 6, 1), "float32"))
+    gconv = rk.layers.ContinuousGroupConv2D(3, 3, "se2_4")
+    gconv([features, elements])
+    with pytest.raises(ValueError, match="was built for inputs with 3 channels"):
+        gconv([np.zeros((1, 4, 4, 4, 5), "float32"), elements])
+    pool = rk.layers.ContinuousGroupPooling()
+    assert tuple(pool([features, elements]).shape) == (1, 4, 4, 3)
+    with pytest.raises(ValueError, match="elements \\[N, 3\\]"):
+        pool([features, elements[:2]])
+    with pytest.raises(ValueError, match="expects `\\[features, elements\\]`"):
+        rk.layers.ContinuousGroupPooling()(features)
+    with pytest.raises(ValueError, match="keepdims"):
+        rk.layers.GroupPooling(keepdims="no")

@@ -13,6 +13,7 @@ from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.kernel_cache import KernelCacheMixin
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import channels_last_op
+from relaxed_keras.layers.spatial import group_features_spec
 from relaxed_keras.layers.spatial import standardize_pair
 from relaxed_keras.layers.spatial import to_group_layout
 from relaxed_keras.layers.spatial import validate_group_features
@@ -126,6 +127,7 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
 
     def build(self, input_shape):
         in_channels = self._validate_input_shape(input_shape)
+        self.input_spec = group_features_spec(self.lifting, self.group, in_channels)
         self.kernel = self.add_weight(
             name="kernel",
             shape=self._kernel_shape(in_channels),

@@ -37,6 +37,7 @@ from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import channels_last_op
+from relaxed_keras.layers.spatial import check_built_features
 from relaxed_keras.layers.spatial import standardize_pair
 from relaxed_keras.layers.spatial import to_group_layout
 from relaxed_keras.layers.spatial import validate_group_features
@@ -199,7 +200,14 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         self._convert_input_args = False
 
     def __call__(self, inputs, *args, **kwargs):
-        return super().__call__(standardize_inputs(self, inputs), *args, **kwargs)
+        inputs = standardize_inputs(self, inputs)
+        if self.built:
+            # What `input_spec` does for the discrete layers (list inputs).
+            shape = getattr(self._split_inputs(inputs)[0], "shape", None)
+            if shape is not None:
+                check_built_features(type(self).__name__, tuple(shape),
+                                     self.lifting, self.group, self.in_channels)
+        return super().__call__(inputs, *args, **kwargs)
 
     # ------------------------------------------------------------------
     @property
@@ -505,12 +513,28 @@ class ContinuousGroupPooling(keras.layers.Layer):
     def __call__(self, inputs, *args, **kwargs):
         return super().__call__(standardize_inputs(self, inputs), *args, **kwargs)
 
-    def call(self, inputs):
+    def build(self, input_shape):
+        self._check_shapes(input_shape)
+
+    def _check_shapes(self, inputs):
+        """``[features [B, H, W, N, C], elements [N, 3]]`` (backend errors,
+        or a TypeError for a single tensor, before)."""
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             raise ValueError(
-                "ContinuousGroupPooling expects `[features, elements]`. "
-                f"Received: {inputs!r}"
+                "ContinuousGroupPooling expects `[features, elements]` as "
+                "returned by a continuous layer, e.g. `x, g = gconv([x, g]); "
+                f"pool([x, g])`. Received: {inputs!r}"
             )
+        features, elements = (tuple(getattr(t, "shape", t)) for t in inputs)
+        if len(features) != 5 or elements != (features[3], 3):
+            raise ValueError(
+                "ContinuousGroupPooling expects features [batch, height, width, "
+                "N, channels] and elements [N, 3]. Received: shapes "
+                f"{features} and {elements}"
+            )
+
+    def call(self, inputs):
+        self._check_shapes(inputs)
         features, elements = inputs
         _, _, weight = element_transform(elements)
         weight = ops.cast(ops.reshape(weight, (1, 1, 1, -1, 1)), features.dtype)

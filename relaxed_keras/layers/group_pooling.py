@@ -31,6 +31,10 @@ class GroupPooling(keras.layers.Layer):
             raise ValueError(
                 f"`mode` must be one of {POOLING_MODES}. Received: mode={mode!r}"
             )
+        if not isinstance(keepdims, bool):
+            raise ValueError(
+                f"`keepdims` must be True or False. Received: keepdims={keepdims!r}"
+            )
         self.mode = mode
         self.keepdims = keepdims
 
@@ -41,6 +45,8 @@ class GroupPooling(keras.layers.Layer):
                 f"width, group, channels]. Received: input_shape="
                 f"{tuple(input_shape)}"
             )
+        # A built layer called on a rank-4 map used to pool its channels.
+        self.input_spec = keras.InputSpec(ndim=5)
 
     def call(self, inputs):
         # `ops.amax`, not `ops.max`: Keras's torch `max` checks the result's

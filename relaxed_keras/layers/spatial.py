@@ -1,6 +1,7 @@
 """Window geometry and output layout shared by group convolutions and
 spatial poolings."""
 
+import keras
 from keras import backend
 from keras import ops
 
@@ -168,6 +169,27 @@ def validate_group_features(layer_name, shape, lifting, group):
             f"Received: input_shape={tuple(shape)}"
         )
     return shape[-1]
+
+
+def group_features_spec(lifting, group, channels):
+    """`keras.InputSpec` of a built layer's input: ``[B, H, W, C]``
+    (lifting) or ``[B, H, W, |G|, C]`` with the channels it was built for.
+    Without it, a built layer called on other channels ran ``ops.conv`` as
+    a grouped convolution and returned a wrong result without a word."""
+    if lifting:
+        return keras.InputSpec(ndim=4, axes={-1: channels})
+    return keras.InputSpec(ndim=5, axes={3: group.size, -1: channels})
+
+
+def check_built_features(layer_name, shape, lifting, group, channels):
+    """The check `group_features_spec` makes, for layers whose inputs are
+    lists (continuous layers: ``[features, elements]``)."""
+    received = validate_group_features(layer_name, shape, lifting, group)
+    if received != channels:
+        raise ValueError(
+            f"{layer_name} was built for inputs with {channels} channels (last "
+            f"axis). Received: input_shape={tuple(shape)}"
+        )
 
 
 def channels_last_op(op, x, *args, **kwargs):
