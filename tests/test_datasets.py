@@ -43,6 +43,40 @@ def test_auto_source_uses_the_keras_cache_when_present(tmp_path, monkeypatch):
         rk.datasets.load_mnist("internet")
 
 
+def test_corrupt_keras_cache_and_failed_download_are_clear_errors(
+    tmp_path, monkeypatch
+):
+    """"auto" reads a cached mnist.npz itself (Keras would try to re-download
+    a file that fails its checksum, ending in a bare ``Exception: URL fetch
+    failure``); a failed download of source="keras" is a ValueError too."""
+    import keras
+
+    def offline(path="mnist.npz"):
+        raise Exception("URL fetch failure on https://example.invalid")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    cache = tmp_path / "datasets"
+    cache.mkdir()
+    rng = np.random.RandomState(0)
+    np.savez(
+        cache / "mnist.npz",
+        x_train=rng.randint(0, 255, (6, 28, 28)).astype("uint8"),
+        y_train=np.arange(6).astype("uint8"),
+        x_test=rng.randint(0, 255, (3, 28, 28)).astype("uint8"),
+        y_test=np.arange(3).astype("uint8"),
+    )
+    # An intact (but not the official) file is read without Keras.
+    (x_train, y_train), _ = rk.datasets.load_mnist("auto")
+    assert x_train.shape == (6, 28, 28) and y_train.dtype == np.int64
+    raw = (cache / "mnist.npz").read_bytes()
+    (cache / "mnist.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="not a readable MNIST archive"):
+        rk.datasets.load_mnist("auto")
+    with pytest.raises(ValueError, match="MNIST is not available offline.*subset"):
+        rk.datasets.load_mnist("keras")
+
+
 def _load_npz(path):
     with np.load(path) as f:
         return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
@@ -98,3 +132,10 @@ def test_noisy_rotated_mnist_is_deterministic_and_rotated():
     clean = rk.datasets.noisy_rotated_mnist("aniso", 0.3, seed=5, source="subset",
                                             clean_test=True)
     assert clean[1][0].min() >= 0.0 and a[1][0].min() < 0.0
+
+
+def test_noisy_rotated_mnist_checks_sigma():
+    """A string sigma used to be a TypeError from the comparison."""
+    for sigma in ("0.1", -1, float("inf"), True):
+        with pytest.raises(ValueError, match="`sigma` must be a real number >= 0"):
+            rk.datasets.noisy_rotated_mnist(sigma=sigma, source="subset")

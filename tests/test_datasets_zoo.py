@@ -192,3 +192,78 @@ def test_load_dataset_cuts_fixed_disjoint_slices():
     for size in (0, -3, 201):
         with pytest.raises(ValueError, match=r"test_size must be between 1 and 200"):
             rk.datasets.load_dataset("mnist6_180", test_size=size, source="subset")
+
+
+def test_unreadable_idx_files_are_clear_errors(tmp_path):
+    """A cut-off download and a file that is not gzip used to surface as
+    EOFError / gzip.BadGzipFile."""
+    good = tmp_path / "good-labels-idx1-ubyte.gz"
+    _write_idx(good, np.arange(200) % 10)
+    raw = good.read_bytes()
+    truncated = tmp_path / "truncated-labels-idx1-ubyte.gz"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    plain = tmp_path / "plain-labels-idx1-ubyte.gz"
+    plain.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 2]) + b"ab")
+    for path in (truncated, plain):
+        with pytest.raises(ValueError, match="Could not read the IDX file .*" + path.name):
+            rk.datasets.read_idx(str(path))
+
+
+def test_fashion_mnist_refuses_mismatched_files(tmp_path, monkeypatch, rng):
+    """Wrong counts, ranks or image sizes used to load silently; the
+    not-found message names the folder actually searched."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    folder = tmp_path / "fashion"
+    monkeypatch.setenv("RK_FASHION_MNIST_DIR", str(folder))
+    with pytest.raises(ValueError, match="not found offline") as info:
+        rk.datasets.fashion_mnist(source="debian")
+    assert str(folder) in str(info.value)
+    assert "/usr/share/datasets" not in str(info.value)
+    _fashion_fixture(str(folder), rng)
+    labels = folder / "train-labels-idx1-ubyte.gz"
+    images = folder / "train-images-idx3-ubyte.gz"
+    _write_idx(labels, np.arange(12) % 10)
+    with pytest.raises(ValueError, match="holds 12 labels but .* holds 20 images"):
+        rk.datasets.fashion_mnist(source="debian")
+    _write_idx(labels, rng.randint(0, 10, (20, 28, 28)))
+    with pytest.raises(ValueError, match=r"one label per image .*\(20, 28, 28\)"):
+        rk.datasets.fashion_mnist(source="debian")
+    _write_idx(labels, np.arange(20) % 10)
+    _write_idx(images, rng.randint(0, 256, (20, 32, 32)))
+    with pytest.raises(ValueError, match=r"28x28 images .*\(20, 32, 32\)"):
+        rk.datasets.fashion_mnist(source="debian")
+
+
+def test_cifar_download_failure_is_a_clear_error(tmp_path, monkeypatch):
+    """Without a cache and without network Keras raises a bare
+    ``Exception: URL fetch failure``; it becomes a ValueError saying how to
+    provide the files."""
+    import keras
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def offline(**kwargs):
+        raise Exception("URL fetch failure on https://example.invalid")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    monkeypatch.setattr(keras.datasets.cifar100, "load_data", offline)
+    with pytest.raises(ValueError, match="cifar10 is not available offline"):
+        rk.datasets.cifar10()
+    with pytest.raises(ValueError, match="cifar100 is not available offline"):
+        rk.datasets.cifar100(source="keras")
+    with pytest.raises(ValueError, match="cifar10 is not available offline"):
+        rk.datasets.load_dataset("cifar10", test_size=20)
+
+
+def test_load_dataset_checks_loader_arguments():
+    """Unknown loader arguments and wrong types used to be TypeErrors from
+    inside the loaders; a float size was truncated silently."""
+    with pytest.raises(ValueError, match=r"does not take .*\['noise'\].* \['source', 'seed'\]"):
+        rk.datasets.load_dataset("mnist6_180", noise="iso")
+    for sigma in ("0.1", -0.1, float("nan"), None):
+        with pytest.raises(ValueError, match="`sigma` must be a real number >= 0"):
+            rk.datasets.load_dataset("noisy_rotated_mnist", sigma=sigma)
+    for key, value in (("train_size", 2.7), ("test_size", "abc"),
+                       ("validation_size", True)):
+        with pytest.raises(ValueError, match=f"`{key}` must be an integer"):
+            rk.datasets.load_dataset("mnist6_180", source="subset", **{key: value})

@@ -213,3 +213,63 @@ def test_presets_load_after_a_plain_pip_install(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert float(result.stdout.strip().splitlines()[-1]) < 1e-3
+
+
+def test_preset_files_must_hold_json_objects(tmp_path):
+    """A config.json whose "config" is a list, or a metadata.json that is a
+    list, used to end in a TypeError / AttributeError."""
+    source = presets_lib.preset_path("z2cnn_none_mnist6_180")
+    folder = tmp_path / "config_list"
+    shutil.copytree(source, folder)
+    config = json.loads((folder / presets_lib.CONFIG_FILE).read_text())
+    config["config"] = [1, 2]
+    (folder / presets_lib.CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config\.json: 'config' must be a JSON object"):
+        rk.zoo.load(str(folder))
+    with pytest.raises(ValueError, match="'config' must be a JSON object"):
+        presets_lib.build_from_config(config)
+    with pytest.raises(ValueError, match="'architecture': name"):
+        presets_lib.build_from_config({"architecture": ["z2cnn"]})
+    folder = tmp_path / "meta_list"
+    shutil.copytree(source, folder)
+    meta = json.loads((folder / presets_lib.METADATA_FILE).read_text())
+    (folder / presets_lib.METADATA_FILE).write_text(json.dumps([meta]))
+    for call in (rk.zoo.load, rk.zoo.load_metadata):
+        with pytest.raises(ValueError, match=r"metadata\.json: it must hold a JSON object"):
+            call(str(folder))
+    (folder / presets_lib.METADATA_FILE).write_text(json.dumps(dict(meta, recipe=[1])))
+    with pytest.raises(ValueError, match=r"metadata\.json: 'recipe' must be a JSON object"):
+        rk.zoo.load_metadata(str(folder))
+
+
+def test_recipes_are_validated_before_training(tmp_path):
+    """Every recipe (built-in, file or dict) and every override passes one
+    check: ``{}`` used to be a KeyError, ``[1, 2]`` an AttributeError and
+    epochs=0 a KeyError after an empty `fit`."""
+    from relaxed_keras.zoo.recipes import RECIPES
+    from relaxed_keras.zoo.recipes import get_recipe
+    from relaxed_keras.zoo.training import train_recipe
+
+    for name in rk.zoo.list_recipes():
+        assert get_recipe(name) == RECIPES[name]
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    with pytest.raises(ValueError, match=r"empty\.json lacks the key\(s\) \['architecture'"):
+        get_recipe(str(empty))
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"list\.json must be a JSON object"):
+        get_recipe(str(listed))
+    good = dict(RECIPES["z2cnn_none_mnist6_180"])
+    for key, value in (("epochs", 0), ("batch_size", -5), ("batch_size", 2.0),
+                       ("learning_rate", float("nan")), ("learning_rate", 0),
+                       ("model", [1]), ("dataset_args", None)):
+        with pytest.raises(ValueError, match=f"`{key}` must be"):
+            get_recipe(dict(good, **{key: value}))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]"):
+        get_recipe(dict(good, epoch=3))
+    # Overrides are checked before any data is loaded or model built.
+    with pytest.raises(ValueError, match="`epochs` must be an integer >= 1"):
+        train_recipe("z2cnn_none_mnist6_180", epochs=0)
+    with pytest.raises(ValueError, match="`test_size` must be an integer >= 1"):
+        train_recipe("z2cnn_none_mnist6_180", test_size=-3)

@@ -1,5 +1,8 @@
 """Data sets, returned like `keras.datasets`: ``(x_train, y_train),
-(x_test, y_test)`` numpy arrays. Every loader works offline."""
+(x_test, y_test)`` numpy arrays. Every loader reads offline sources (the
+Keras cache, Debian files, the shipped MNIST subset); only CIFAR without
+a cache and ``source="keras"`` download, through `keras.datasets`, and a
+failed download is a ValueError that says how to provide the files."""
 
 from relaxed_keras.datasets.cifar import cifar10
 from relaxed_keras.datasets.cifar import cifar100

@@ -34,14 +34,28 @@ def read_cifar_batch(path, label_key="labels"):
     """One CIFAR python batch file (a pickled dict with ``data`` ``[N,
     3072]`` uint8 and a label list) as ``[N, 32, 32, 3]`` uint8 and int64
     labels."""
-    with open(path, "rb") as f:
-        batch = _RestrictedUnpickler(f, encoding="bytes").load()
+    try:
+        with open(path, "rb") as f:
+            batch = _RestrictedUnpickler(f, encoding="bytes").load()
+    except (OSError, EOFError, pickle.UnpicklingError) as error:
+        # A missing or cut-off batch file in the cache is the file's fault.
+        raise ValueError(
+            f"Could not read the CIFAR batch {path}: {type(error).__name__}: "
+            f"{error}. Replace the cached folder with an intact copy."
+        ) from error
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path} is not a CIFAR batch (a pickled dict)")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
     if "data" not in batch or label_key not in batch:
         raise ValueError(f"{path} is not a CIFAR batch with '{label_key}'")
-    data = np.asarray(batch["data"], dtype="uint8").reshape(-1, 3, 32, 32)
+    data = np.asarray(batch["data"], dtype="uint8")
     labels = np.asarray(batch[label_key], dtype="int64")
-    return data.transpose(0, 2, 3, 1), labels
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (len(data),):
+        raise ValueError(
+            f"{path} must hold 'data' of shape [N, 3072] and N labels. "
+            f"Received data {data.shape}, labels {labels.shape}"
+        )
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
 def _cached_dir(name):
@@ -57,6 +71,23 @@ def _scaled(splits):
         (np.asarray(x, "float32") / 255.0, np.asarray(y).reshape(-1).astype("int64"))
         for x, y in splits
     )
+
+
+def _download(name, load_data, **kwargs):
+    """`keras.datasets.<name>.load_data()`, whose failure offline (a bare
+    ``Exception: URL fetch failure``) becomes a ValueError saying how to
+    provide the data."""
+    try:
+        splits = load_data(**kwargs)
+    except Exception as error:  # Keras's download errors vary
+        raise ValueError(
+            f"{name} is not available offline: it is not in the Keras cache "
+            f"({keras_cache_path(CACHE_DIRS[name][0])}) and "
+            f"keras.datasets.{name}.load_data() could not download it "
+            f"({type(error).__name__}: {error}). Run that once with network, "
+            "or copy the extracted python batches into that folder."
+        ) from error
+    return _scaled(splits)
 
 
 def _check_source(source):
@@ -76,6 +107,8 @@ def cifar10(source="auto"):
             aware), read directly; ``"keras"``:
             `keras.datasets.cifar10.load_data()` (downloads when the cache
             is missing); ``"auto"``: the cache when present, else Keras.
+            A failed download is a ValueError that says how to provide
+            the files offline.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: float32 in ``[0, 1]``,
@@ -88,7 +121,7 @@ def cifar10(source="auto"):
     if folder is None:
         import keras
 
-        return _scaled(keras.datasets.cifar10.load_data())
+        return _download("cifar10", keras.datasets.cifar10.load_data)
     batches = [read_cifar_batch(os.path.join(folder, f"data_batch_{i}")) for i in range(1, 6)]
     train = (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
     return _scaled((train, read_cifar_batch(os.path.join(folder, "test_batch"))))
@@ -115,7 +148,9 @@ def cifar100(label_mode="fine", source="auto"):
     if folder is None:
         import keras
 
-        return _scaled(keras.datasets.cifar100.load_data(label_mode=label_mode))
+        return _download(
+            "cifar100", keras.datasets.cifar100.load_data, label_mode=label_mode
+        )
     key = f"{label_mode}_labels"
     return _scaled(tuple(
         read_cifar_batch(os.path.join(folder, split), key) for split in ("train", "test")

@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -26,8 +27,16 @@ def read_idx(path):
     """Read one (optionally gzipped) IDX file, the format of MNIST and
     Fashion-MNIST, into a numpy array."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as error:
+        # A missing file, a cut-off download (EOFError) or a file that is
+        # not gzip (gzip.BadGzipFile, an OSError) is the file's fault.
+        raise ValueError(
+            f"Could not read the IDX file {path}: {type(error).__name__}: "
+            f"{error}. Replace it with an intact copy."
+        ) from error
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
         raise ValueError(f"{path} is not an unsigned-byte IDX file")
     rank = data[3]
@@ -51,6 +60,13 @@ def fashion_mnist_directory(source="auto"):
     dataset-fashion-mnist``; override with ``$RK_FASHION_MNIST_DIR``);
     ``"auto"``: the first of the two that has all four files.
     """
+    for directory in _candidate_directories(source):
+        if all(os.path.exists(os.path.join(directory, f)) for f in FILES):
+            return directory
+    return None
+
+
+def _candidate_directories(source):
     if source not in SOURCES:
         raise ValueError(
             f"`source` must be one of {SOURCES}. Received: source={source!r}"
@@ -60,10 +76,32 @@ def fashion_mnist_directory(source="auto"):
         candidates.append(keras_cache_path("fashion-mnist"))
     if source in ("auto", "debian"):
         candidates.append(os.environ.get("RK_FASHION_MNIST_DIR", DEBIAN_DIR))
-    for directory in candidates:
-        if all(os.path.exists(os.path.join(directory, f)) for f in FILES):
-            return directory
-    return None
+    return candidates
+
+
+def _check_split(images, labels, image_file, label_file):
+    """A wrong or mismatched file would otherwise load silently (12 labels
+    for 20 images, a labels file holding images, 32x32 train images)."""
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(
+            f"{image_file} must hold 28x28 images (shape [N, 28, 28]). "
+            f"Received shape {images.shape}"
+        )
+    if labels.ndim != 1:
+        raise ValueError(
+            f"{label_file} must hold one label per image (shape [N]). "
+            f"Received shape {labels.shape}"
+        )
+    if len(labels) != len(images):
+        raise ValueError(
+            f"{label_file} holds {len(labels)} labels but {image_file} holds "
+            f"{len(images)} images; they must match."
+        )
+    if labels.size and labels.max() >= len(CLASS_NAMES):
+        raise ValueError(
+            f"{label_file} must hold labels 0 to {len(CLASS_NAMES) - 1}. "
+            f"Received a label {labels.max()}"
+        )
 
 
 def load_fashion_mnist(source="auto"):
@@ -72,18 +110,25 @@ def load_fashion_mnist(source="auto"):
     `keras.datasets.fashion_mnist.load_data()`, offline.
 
     Raises:
-        ValueError: when neither source has the files (says how to get them).
+        ValueError: when neither source has the files (says how to get them),
+            or a file is unreadable or does not hold 28x28 images with one
+            label 0-9 each.
     """
     directory = fashion_mnist_directory(source)
     if directory is None:
+        # Name the folders actually searched ($RK_FASHION_MNIST_DIR included).
         raise ValueError(
             "Fashion-MNIST was not found offline (source="
-            f"{source!r}). Looked in {keras_cache_path('fashion-mnist')} and "
-            f"{DEBIAN_DIR}. Install the Debian package "
-            "(`apt-get install -y dataset-fashion-mnist`) or run "
-            "`keras.datasets.fashion_mnist.load_data()` once with network."
+            f"{source!r}). Looked for {list(FILES)} in "
+            f"{' and '.join(_candidate_directories(source))}. Install the "
+            "Debian package (`apt-get install -y dataset-fashion-mnist`), "
+            "set RK_FASHION_MNIST_DIR to a folder holding the four files, or "
+            "run `keras.datasets.fashion_mnist.load_data()` once with network."
         )
-    arrays = [read_idx(os.path.join(directory, f)) for f in FILES]
+    paths = [os.path.join(directory, f) for f in FILES]
+    arrays = [read_idx(path) for path in paths]
+    _check_split(arrays[0], arrays[1], paths[0], paths[1])
+    _check_split(arrays[2], arrays[3], paths[2], paths[3])
     return (arrays[0], arrays[1].astype("int64")), (arrays[2], arrays[3].astype("int64"))
 
 

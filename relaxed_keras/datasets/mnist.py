@@ -45,26 +45,67 @@ def load_mnist(source="auto"):
 
     Args:
         source: ``"keras"`` - `keras.datasets.mnist.load_data()` (70,000
-            images; uses the Keras cache and downloads when it is missing);
-            ``"subset"`` - the shipped 5,000-image subset (4,000 train /
-            1,000 test, see `load_mnist_subset`); ``"auto"`` - the Keras
-            cache when ``mnist.npz`` is already there, else the subset.
+            images; uses the Keras cache and downloads when it is missing
+            or fails Keras's checksum); ``"subset"`` - the shipped
+            5,000-image subset (4,000 train / 1,000 test, see
+            `load_mnist_subset`); ``"auto"`` - the Keras cache when
+            ``mnist.npz`` is already there (read directly, never
+            downloaded), else the subset.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``.
+
+    Raises:
+        ValueError: an unreadable cached ``mnist.npz`` (``"auto"``), or a
+            failed download (``"keras"``); both say how to go on offline.
     """
     if source not in SOURCES:
         raise ValueError(
             f"`source` must be one of {SOURCES}. Received: source={source!r}"
         )
-    if source == "keras" or (
-        source == "auto" and os.path.exists(keras_cache_path("mnist.npz"))
-    ):
+    path = keras_cache_path("mnist.npz")
+    if source == "auto" and os.path.exists(path):
+        return _read_cached_mnist(path)
+    if source == "keras":
         import keras
 
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        try:
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        except Exception as error:  # Keras raises a bare Exception offline
+            raise ValueError(
+                "MNIST is not available offline: "
+                "keras.datasets.mnist.load_data() downloads mnist.npz when "
+                f"{path} is missing or fails its checksum, and that failed "
+                f"({type(error).__name__}: {error}). Run it once with network, "
+                "or use source='subset' (the shipped 5,000-image subset)."
+            ) from error
         return (x_train, y_train.astype("int64")), (x_test, y_test.astype("int64"))
     return load_mnist_subset()
+
+
+def _read_cached_mnist(path):
+    """The cached ``mnist.npz`` read with numpy: `keras.datasets.mnist`
+    would re-download a file that fails its checksum, and ``"auto"``
+    promises no network."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            splits = [(data[f"x_{split}"], data[f"y_{split}"])
+                      for split in ("train", "test")]
+    except Exception as error:  # np.load's errors vary (zip, header, keys)
+        raise ValueError(
+            f"The Keras cache file {path} is not a readable MNIST archive "
+            f"({type(error).__name__}: {error}). Delete it to use the shipped "
+            "5,000-image subset, replace it by running "
+            "`keras.datasets.mnist.load_data()` with network, or pass "
+            "source='subset'."
+        ) from error
+    for x, y in splits:
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
+            raise ValueError(
+                f"The Keras cache file {path} must hold 28x28 images with one "
+                f"label each. Received images {x.shape}, labels {y.shape}"
+            )
+    return tuple((x, y.astype("int64")) for x, y in splits)
 
 
 def mnist(source="auto"):

@@ -44,8 +44,14 @@ def noisy_rotated_mnist(
     Returns:
         ``(x_train, y_train), (x_test, y_test)``.
     """
-    if sigma < 0:
-        raise ValueError(f"`sigma` must be >= 0. Received: sigma={sigma}")
+    # Checked here: a string or NaN would fail (or pass) deep in numpy.
+    real = (int, float, np.integer, np.floating)
+    if (isinstance(sigma, bool) or not isinstance(sigma, real)
+            or not np.isfinite(sigma) or sigma < 0):
+        raise ValueError(
+            "`sigma` must be a real number >= 0. Received: "
+            f"sigma={sigma!r}"
+        )
     (x_train, y_train), (x_test, y_test) = load_mnist(source)
     splits = []
     for offset, (images, labels) in enumerate(

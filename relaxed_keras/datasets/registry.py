@@ -1,6 +1,9 @@
 """Data sets by name, with fixed train / validation / test slices."""
 
 import difflib
+import inspect
+
+import numpy as np
 
 from relaxed_keras.datasets.cifar import cifar10
 from relaxed_keras.datasets.cifar import cifar100
@@ -54,7 +57,27 @@ def load_dataset(name, train_size=None, validation_size=0, test_size=None, **kwa
         raise ValueError(
             f"Unknown data set {name!r}. Available: {list_datasets()}.{hint}"
         )
-    (x_train, y_train), (x_test, y_test) = DATASETS[name](**kwargs)
+    loader = DATASETS[name]
+    # A misspelt or foreign argument would otherwise be a TypeError from
+    # the loader call.
+    accepted = list(inspect.signature(loader).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Data set {name!r} does not take the argument(s) {unknown}. "
+            f"Its loader accepts: {accepted}."
+        )
+    for key, value in (("train_size", train_size), ("test_size", test_size),
+                       ("validation_size", validation_size)):
+        # A float used to be truncated silently (2.7 -> 2 images).
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer))
+        ):
+            raise ValueError(
+                f"`{key}` must be an integer (or None). Received: "
+                f"{key}={value!r}"
+            )
+    (x_train, y_train), (x_test, y_test) = loader(**kwargs)
     total = len(x_train)
     validation_size = int(validation_size or 0)
     usable = total - validation_size

@@ -78,11 +78,7 @@ def sha256_of(path):
 
 def build_from_config(config):
     """Rebuild the (untrained) model of a ``config.json`` dict."""
-    if not isinstance(config, dict) or "architecture" not in config:
-        raise ValueError(
-            "A preset config must be {'architecture': name, 'config': {...}}. "
-            f"Received: {str(config)[:200]}"
-        )
+    _check_config(config, "A preset config")
     arguments = dict(config.get("config", {}))
     model_name = arguments.pop("name", None)
     model = build(config["architecture"], **arguments)
@@ -122,7 +118,9 @@ def load(name, compile=True, learning_rate=1e-3, jit_compile="auto"):
     """
     folder = preset_path(name)
     metadata = _read_json(os.path.join(folder, METADATA_FILE))
-    config = _read_json(os.path.join(folder, CONFIG_FILE))
+    config_path = os.path.join(folder, CONFIG_FILE)
+    config = _read_json(config_path)
+    _check_config(config, f"The preset file {config_path}")
     weights = os.path.join(folder, WEIGHTS_FILE)
     if not os.path.exists(weights):
         raise ValueError(f"Preset {name!r} has no weights file {weights}.")
@@ -270,14 +268,50 @@ def save_preset(model, folder, architecture, metadata):
     return metadata
 
 
+# Keys of metadata.json that hold JSON objects when present (the CLI and
+# the model cards index into them).
+METADATA_OBJECT_KEYS = ("recipe", "split", "environment")
+
+
 def _read_json(path):
+    """A preset's JSON file, which must hold an object: config.json and
+    metadata.json are indexed by key (a list used to end in a TypeError
+    or AttributeError)."""
     if not os.path.exists(path):
         raise ValueError(f"Missing preset file {path}.")
     try:
         with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as error:
+            data = json.load(f)
+    except (OSError, ValueError) as error:  # JSONDecodeError, encoding
         raise ValueError(f"Corrupt preset file {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"Corrupt preset file {path}: it must hold a JSON object. "
+            f"Received a {type(data).__name__}: {str(data)[:200]}"
+        )
+    if os.path.basename(path) == METADATA_FILE:
+        for key in METADATA_OBJECT_KEYS:
+            if key in data and not isinstance(data[key], dict):
+                raise ValueError(
+                    f"Corrupt preset file {path}: {key!r} must be a JSON "
+                    f"object. Received: {str(data[key])[:200]}"
+                )
+    return data
+
+
+def _check_config(config, where):
+    """``{"architecture": name, "config": {model arguments}}``."""
+    if (not isinstance(config, dict)
+            or not isinstance(config.get("architecture"), str)):
+        raise ValueError(
+            f"{where} must be {{'architecture': name, 'config': {{...}}}}. "
+            f"Received: {str(config)[:200]}"
+        )
+    if not isinstance(config.get("config", {}), dict):
+        raise ValueError(
+            f"{where}: 'config' must be a JSON object (the model's "
+            f"arguments). Received: {str(config['config'])[:200]}"
+        )
 
 
 def _jsonable(value):

@@ -8,6 +8,9 @@ writes the preset folder, so every shipped number can be reproduced.
 
 import copy
 import difflib
+import json
+import math
+import os
 
 MNIST6 = {
     "dataset_args": {"source": "subset"},
@@ -127,17 +130,37 @@ def list_recipes():
     return sorted(RECIPES)
 
 
-def get_recipe(name):
-    """A copy of a recipe by name, or loaded from a JSON file path."""
-    import json
-    import os
+# What `train_recipe` reads: required keys, and optional ones with the
+# defaults of the built-in recipes. "description" and "finetuned_from"
+# (written by `relaxed-keras finetune`) are informational.
+REQUIRED_KEYS = ("architecture", "model", "dataset", "epochs", "batch_size",
+                 "learning_rate")
+OPTIONAL_KEYS = {"dataset_args": {}, "train_size": None, "validation_size": 0,
+                 "test_size": None, "seed": 0}
+INFO_KEYS = ("description", "finetuned_from")
 
+
+def get_recipe(name):
+    """A validated copy of a recipe: by name, from a JSON file path (a
+    recipe, or a preset's ``metadata.json`` with a ``"recipe"``), or a dict.
+
+    Raises:
+        ValueError: unknown name, unreadable file, or a recipe that
+            `validate_recipe` refuses.
+    """
     if isinstance(name, dict):
-        return copy.deepcopy(name)
-    if os.path.isfile(str(name)):
-        with open(name) as f:
-            recipe = json.load(f)
-        return recipe.get("recipe", recipe)
+        return validate_recipe(copy.deepcopy(name))
+    if isinstance(name, str) and os.path.isfile(name):
+        try:
+            with open(name) as f:
+                recipe = json.load(f)
+        except (OSError, ValueError) as error:  # JSONDecodeError, encoding
+            raise ValueError(
+                f"Could not read the recipe file {name}: {error}"
+            ) from None
+        if isinstance(recipe, dict) and "recipe" in recipe:
+            recipe = recipe["recipe"]
+        return validate_recipe(recipe, source=f"The recipe file {name}")
     if name not in RECIPES:
         close = difflib.get_close_matches(str(name), list(RECIPES), n=3, cutoff=0.5)
         hint = f" Did you mean {close}?" if close else ""
@@ -145,4 +168,69 @@ def get_recipe(name):
             f"Unknown recipe {name!r}.{hint} Available: {list_recipes()} "
             "(or a JSON file path)."
         )
-    return copy.deepcopy(RECIPES[name])
+    return validate_recipe(copy.deepcopy(RECIPES[name]), source=f"Recipe {name!r}")
+
+
+def validate_recipe(recipe, source="The recipe"):
+    """Check a recipe before any data is loaded or any model is built, and
+    fill in the optional keys (`OPTIONAL_KEYS`). Returns ``recipe``.
+
+    Raises:
+        ValueError: naming the key, for a recipe that is not a dict, a
+            missing or unknown key, or a value of the wrong type or range
+            (0 epochs used to end in a KeyError after "training").
+    """
+    if not isinstance(recipe, dict):
+        raise ValueError(
+            f"{source} must be a JSON object (a dict) with the keys "
+            f"{list(REQUIRED_KEYS)}. Received: {str(recipe)[:200]}"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in recipe]
+    if missing:
+        raise ValueError(
+            f"{source} lacks the key(s) {missing}. A recipe needs "
+            f"{list(REQUIRED_KEYS)} and may set {list(OPTIONAL_KEYS)}."
+        )
+    known = set(REQUIRED_KEYS) | set(OPTIONAL_KEYS) | set(INFO_KEYS)
+    unknown = sorted(set(recipe) - known)
+    if unknown:
+        raise ValueError(
+            f"{source} has unknown key(s) {unknown}. Accepted keys: "
+            f"{list(REQUIRED_KEYS) + list(OPTIONAL_KEYS) + list(INFO_KEYS)}."
+        )
+    for key, default in OPTIONAL_KEYS.items():
+        recipe.setdefault(key, copy.deepcopy(default))
+    for key in ("architecture", "dataset"):
+        if not isinstance(recipe[key], str):
+            raise ValueError(
+                f"{source}: `{key}` must be a name (a string). Received: "
+                f"{key}={recipe[key]!r}"
+            )
+    for key in ("model", "dataset_args"):
+        if not isinstance(recipe[key], dict):
+            raise ValueError(
+                f"{source}: `{key}` must be a dict of keyword arguments. "
+                f"Received: {key}={recipe[key]!r}"
+            )
+    for key, lowest, optional in (
+        ("epochs", 1, False), ("batch_size", 1, False), ("seed", 0, False),
+        ("train_size", 1, True), ("test_size", 1, True),
+        ("validation_size", 0, False),
+    ):
+        value = recipe[key]
+        if optional and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            none = " (or null)" if optional else ""
+            raise ValueError(
+                f"{source}: `{key}` must be an integer >= {lowest}{none}. "
+                f"Received: {key}={value!r}"
+            )
+    rate = recipe["learning_rate"]
+    if (isinstance(rate, bool) or not isinstance(rate, (int, float))
+            or not math.isfinite(rate) or rate <= 0):
+        raise ValueError(
+            f"{source}: `learning_rate` must be a finite number > 0. "
+            f"Received: learning_rate={rate!r}"
+        )
+    return recipe

@@ -8,6 +8,7 @@ import numpy as np
 
 from relaxed_keras.zoo import presets as presets_lib
 from relaxed_keras.zoo.recipes import get_recipe
+from relaxed_keras.zoo.recipes import validate_recipe
 
 DISTRIBUTIONS = (None, "none", "data_parallel")
 PROBE_TEST_SLICE = 200
@@ -113,6 +114,9 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
                        ("test_size", test_size)):
         if value is not None:
             recipe[key] = value
+    # The overrides pass the same checks as the recipe (epochs=0 used to
+    # end in a KeyError after an empty `fit`).
+    validate_recipe(recipe, source="The recipe with its overrides")
     from relaxed_keras.datasets import load_dataset
 
     data = load_dataset(
