@@ -179,3 +179,23 @@ def test_architecture_table_of_a_mode_lists_the_architectures_that_have_it():
         rk.zoo.architecture_table("sotf")
     with pytest.raises(ValueError, match="supports equivariance in"):
         rk.zoo.build("resnet_ck", equivariance="soft")
+
+
+@pytest.mark.parametrize("kwargs,argument", [
+    ({"name": "z2cnn", "group": "bogus"}, "group"),
+    ({"name": "p4cnn", "width": 0}, "width"),
+    ({"name": "cnn7", "width": -2}, "width"),
+    ({"name": "p4cnn", "equivariance": "strict", "num_filter_banks": 7},
+     "num_filter_banks applies to equivariance='relaxed'"),
+    ({"name": "z2cnn", "alpha": 5.0}, "alpha applies to equivariance='relaxed'"),
+    ({"name": "p4cnn", "equivariance": "partial", "num_filter_banks": 2},
+     "num_filter_banks applies"),
+])
+def test_build_refuses_arguments_the_mode_would_ignore(kwargs, argument):
+    """A misspelt group in "none" mode, width=0 (read as "the default") and
+    relaxed-only arguments in other modes used to build without a word."""
+    kwargs = dict(kwargs)
+    with pytest.raises(ValueError, match=argument):
+        rk.zoo.build(kwargs.pop("name"), **kwargs)
+    # The values every preset config stores still build.
+    rk.zoo.build("z2cnn", group=None, num_filter_banks=3, alpha=1e-4)

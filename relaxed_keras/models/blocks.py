@@ -47,6 +47,9 @@ _CONTINUOUS_LIFTING_OPTIONS = (
     "kernel_network", "mask", "sample_offset", "activation", "use_bias",
     "bias_initializer", "seed",
 )
+# Arguments of the relaxed layers; other modes accept only these values
+# (every architecture's defaults, stored in every preset's config).
+RELAXED_DEFAULTS = {"num_filter_banks": 3, "alpha": 1e-4}
 SOFT_DEFAULTS = {
     "omega_prime": [0.0, 0.0, 2.0],
     "learn_omega_prime": ["theta"],
@@ -109,6 +112,8 @@ class ModelSpec:
             )
         self.architecture = architecture
         self.equivariance = equivariance
+        if equivariance == "none" and group is not None:
+            groups_lib.get(group)  # a misspelt name is an error in every mode
         self.group = None if equivariance == "none" else groups_lib.get(group)
         self._elements = None
         if equivariance in ("partial", "soft"):
@@ -125,6 +130,14 @@ class ModelSpec:
                 "exact group such as 'p4' or 'p4m'. Received: "
                 f"group={group!r}"
             )
+        for key, value in (("num_filter_banks", num_filter_banks), ("alpha", alpha)):
+            if equivariance != "relaxed" and value != RELAXED_DEFAULTS[key]:
+                # Only relaxed layers have filter banks and relaxed weights.
+                raise ValueError(
+                    f"{architecture}: {key} applies to equivariance='relaxed' "
+                    f"only. Received: equivariance={equivariance!r}, "
+                    f"{key}={value!r}"
+                )
         if continuous_options and equivariance not in ("partial", "soft"):
             # The strict, relaxed and plain layers have no kernel network
             # or distribution: the options would be dropped without a word.
@@ -149,6 +162,19 @@ class ModelSpec:
     @property
     def group_size(self):
         return 1 if self.group is None else self.group.size
+
+    def resolve_width(self, width, base):
+        """``width`` when given (a positive integer), else `width(base)`
+        (``width=0`` used to mean the default)."""
+        if width is None:
+            return self.width(base)
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(
+                f"{self.architecture}: `width` must be a positive integer (or "
+                f"None for the default, {self.width(base)}). Received: "
+                f"width={width!r}"
+            )
+        return width
 
     def width(self, base):
         """Channels for ``base`` plain channels at about equal parameters.

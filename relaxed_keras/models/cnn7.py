@@ -70,7 +70,7 @@ class CNN7(ZooModel):
     ):
         spec = ModelSpec("cnn7", equivariance, group, num_filter_banks, alpha,
                          continuous_options=continuous_options)
-        width = width or spec.width(20)
+        width = spec.resolve_width(width, 20)
         extra = {}
         if equivariance == "relaxed":
             extra["relaxed_weights_on"] = relaxed_weights_on

@@ -84,7 +84,7 @@ class CohenWellingCNN(ZooModel):
             )
         spec = ModelSpec("p4cnn/z2cnn", equivariance, group, num_filter_banks, alpha,
                          continuous_options=continuous_options)
-        width = width or spec.width(20)
+        width = spec.resolve_width(width, 20)
 
         def block(x, index, kernel_size=3, padding=1):
             x = spec.conv(width, kernel_size, lifting=index == 1,

@@ -74,7 +74,7 @@ class PreActResNet(ZooModel):
             )
         spec = ModelSpec(depth, equivariance, group, num_filter_banks, alpha, modes=DISCRETE_MODES)
         blocks = CONFIGS[depth]["blocks"]
-        width = width or spec.width(CONFIGS[depth]["width"])
+        width = spec.resolve_width(width, CONFIGS[depth]["width"])
 
         # === Functional model ===
         inputs, x = self._model_input(input_shape, kwargs)
