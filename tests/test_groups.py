@@ -119,6 +119,34 @@ def test_get_rejects_unknown_groups(bad):
         rk.groups.get(bad)
 
 
+@pytest.mark.parametrize("bad", ["se2_8)", "se2(8", "e2:8)", "e2((8))"])
+def test_get_rejects_unbalanced_parentheses(bad):
+    with pytest.raises(ValueError, match="group"):
+        rk.groups.get(bad)
+
+
+@pytest.mark.parametrize("name", ["se2_8", "se2:8", "se28", "SE2(8)"])
+def test_get_accepts_the_continuous_group_spellings(name):
+    assert rk.groups.get(name) == rk.groups.SE2(8)
+
+
+def test_get_names_the_accepted_keys_of_a_config():
+    with pytest.raises(ValueError, match=r"accepted keys are \['order'\]"):
+        rk.groups.get({"class_name": "CyclicGroup", "config": {"order": 4, "bad": 1}})
+    with pytest.raises(ValueError, match=r"\['num_elements'\]"):
+        rk.groups.get({"class_name": "E2", "config": {"order": 4}})
+
+
+def test_index_takes_integer_rotations_and_a_0_or_1_mirror():
+    p4m = rk.DihedralGroup(4)
+    assert p4m.index(-1) == 3 and p4m.index(np.int64(5), 1) == 5
+    assert p4m.index(2, True) == 6
+    with pytest.raises(ValueError, match="rotation"):
+        p4m.index(1.5)
+    with pytest.raises(ValueError, match="mirror"):
+        p4m.index(0, 2)
+
+
 @pytest.mark.parametrize("order", [2.5, "4", 0, -1, True])
 def test_non_integer_order_is_rejected(order):
     with pytest.raises(ValueError, match="order"):

@@ -282,6 +282,33 @@ def _numpy_tap_positions(layer, height, width):
 
 
 @pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(max_omega_prime=-1.0), "max_omega_prime"),
+        (dict(max_omega_prime=0.0), "max_omega_prime"),
+        (dict(max_omega_prime=float("nan")), "max_omega_prime"),
+        # Learned omega' above its clip range.
+        (dict(omega_prime=5.0, max_omega_prime=1.0, learn_omega_prime=True),
+         r"start in \[0, max_omega_prime\]"),
+        (dict(omega_prime_penalty=-0.1, learn_omega_prime=True), "omega_prime_penalty"),
+    ],
+)
+def test_soft_layers_reject_bad_omega_prime_bounds(kwargs, match):
+    for layer in (L.NonStationaryConv2D, L.NonStationaryLiftingConv2D):
+        with pytest.raises(ValueError, match=match):
+            layer(2, 3, **kwargs)
+
+
+def test_only_learned_omega_prime_must_start_below_the_clip():
+    """A fixed omega' is never clipped, so it may exceed max_omega_prime."""
+    layer = L.NonStationaryGroupConv2D(2, 3, "se2_4", omega_prime=[5.0, 0.0, 0.5],
+                                       learn_omega_prime=["theta"], max_omega_prime=1.0)
+    clone = L.NonStationaryGroupConv2D.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert clone.max_omega_prime == 1.0 and clone.omega_prime == [5.0, 0.0, 0.5]
+
+
+@pytest.mark.parametrize(
     "kwargs, shape",
     [
         ({"padding": "same"}, (9, 9)),

@@ -4,6 +4,7 @@ See `relaxed_keras.groups.base` for the element indexing and feature-map
 layout used throughout the library.
 """
 
+import inspect
 import re
 
 from relaxed_keras.groups.base import PlanarGroup
@@ -44,12 +45,26 @@ def get(identifier):
                 "Unknown group config: expected class_name 'CyclicGroup', "
                 f"'DihedralGroup', 'SE2' or 'E2'. Received: {identifier!r}"
             )
-        return cls(**identifier.get("config", {}))
+        config = identifier.get("config", {})
+        # Name the accepted keys instead of the TypeError of `cls(**config)`.
+        accepted = [
+            name for name in inspect.signature(cls).parameters if name != "kwargs"
+        ]
+        unknown = sorted(set(config) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"Unknown key(s) {unknown} in the config of {cls.__name__}: "
+                f"accepted keys are {accepted}. Received: {identifier!r}"
+            )
+        return cls(**config)
     if isinstance(identifier, str):
-        match = re.fullmatch(r"(se2|e2)[_:(]?(\d+)\)?", identifier.strip().lower())
+        # "se2_8", "se2:8", "se28" or "se2(8)" (parentheses balanced).
+        match = re.fullmatch(
+            r"(se2|e2)(?:[_:]?(\d+)|\((\d+)\))", identifier.strip().lower()
+        )
         if match:
             cls = SE2 if match.group(1) == "se2" else E2
-            return cls(int(match.group(2)))
+            return cls(int(match.group(2) or match.group(3)))
         match = re.fullmatch(r"([pcd])(\d+)(m?)", identifier.strip().lower())
         if match:
             prefix, order, mirror = match.groups()

@@ -104,10 +104,24 @@ class PlanarGroup:
         return index % self.order, index // self.order
 
     def index(self, rotation, mirror=0):
-        """Index of the element ``R^rotation F^mirror``."""
+        """Index of the element ``R^rotation F^mirror``.
+
+        ``rotation`` is any integer (taken modulo ``order``), ``mirror`` is
+        0 or 1.
+        """
+        # A float rotation would give a float "index" (1.5 -> 1.5).
+        if isinstance(rotation, bool) or not isinstance(
+            rotation, (int, np.integer)
+        ):
+            raise ValueError(
+                "`rotation` must be an integer (a multiple of "
+                f"360 / {self.order} degrees). Received: rotation={rotation!r}"
+            )
+        if mirror not in (0, 1):
+            raise ValueError(f"`mirror` must be 0 or 1. Received: mirror={mirror!r}")
         if mirror and not self.mirror:
             raise ValueError(f"{self!r} contains no mirror.")
-        return rotation % self.order + self.order * int(bool(mirror))
+        return int(rotation) % self.order + self.order * int(mirror)
 
     def compose(self, a, b):
         """Index of ``a * b`` (apply ``b`` first, then ``a``).

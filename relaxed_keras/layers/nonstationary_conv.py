@@ -58,6 +58,7 @@ from relaxed_keras.layers.continuous_conv import BaseContinuousGroupConv
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 from relaxed_keras.layers.continuous_conv import element_transform
 from relaxed_keras.layers.continuous_conv import inverse_act
+from relaxed_keras.layers.arguments import finite_float
 from relaxed_keras.layers.constants import float_vector
 from relaxed_keras.layers.partial_group_conv import Clip
 
@@ -106,7 +107,8 @@ class NonStationaryMixin:
             too (forward memory always is). ``False`` keeps them: faster
             backward, memory growing with the number of positions. Values
             and gradients are the same either way (tested).
-        max_omega_prime: upper clip of learned values.
+        max_omega_prime: upper clip of learned values (positive; a learned
+            ``omega_prime`` must start at or below it).
         normalize_kernel: scale the generated kernels by one scalar per call
             so that their fan-in variance is 1 (weight standardisation,
             Qiao et al. 2019). Our choice, default on: with a ReLU kernel
@@ -174,7 +176,28 @@ class NonStationaryMixin:
                     f"Received: {learn_omega_prime!r}"
                 )
         self.learn_omega_prime = learned
+        self.max_omega_prime = finite_float(
+            max_omega_prime, "max_omega_prime", positive=True
+        )
+        # A learned value is clipped into [0, max_omega_prime] only after the
+        # first update: starting above the bound would make that update jump.
+        above = {
+            d: self.omega_prime[self.absolute_dims.index(d)]
+            for d in learned
+            if self.omega_prime[self.absolute_dims.index(d)] > self.max_omega_prime
+        }
+        if above:
+            raise ValueError(
+                "A learned `omega_prime` must start in [0, max_omega_prime]. "
+                f"Received: omega_prime={omega_prime!r} (dimensions {above}), "
+                f"max_omega_prime={max_omega_prime!r}"
+            )
         self.omega_prime_penalty = float(omega_prime_penalty)
+        if not self.omega_prime_penalty >= 0:
+            raise ValueError(
+                "`omega_prime_penalty` (lambda of lambda * ||omega'||^2) must be "
+                f"non-negative. Received: omega_prime_penalty={omega_prime_penalty!r}"
+            )
         if self.omega_prime_penalty and not learned:
             raise ValueError(
                 "`omega_prime_penalty` only acts on learned frequencies: set "
@@ -192,7 +215,6 @@ class NonStationaryMixin:
                 f"`chunk_size` must be a positive integer or None. Received: {chunk_size!r}"
             )
         self.chunk_size = chunk_size
-        self.max_omega_prime = float(max_omega_prime)
 
     @property
     def coordinate_dim(self):

@@ -174,9 +174,14 @@ class SpatialLayerNormalization(keras.layers.Layer):
 
     def call(self, inputs):
         axes = tuple(range(1, len(inputs.shape) - 1))
-        mean = ops.mean(inputs, axis=axes, keepdims=True)
-        variance = ops.var(inputs, axis=axes, keepdims=True)
-        return (inputs - mean) * ops.rsqrt(variance + self.epsilon)
+        # Moments and normalisation in (at least) float32, as Keras's
+        # LayerNormalization: in float16/bfloat16 the mean over a whole
+        # feature map and the variance lose most of their digits.
+        x = ops.cast(inputs, backend.result_type(inputs.dtype, "float32"))
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        variance = ops.var(x, axis=axes, keepdims=True)
+        outputs = (x - mean) * ops.rsqrt(variance + self.epsilon)
+        return ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -7,6 +7,8 @@ import keras
 from keras import ops
 
 from relaxed_keras import random as rk_random
+from relaxed_keras.layers.arguments import finite_float
+from relaxed_keras.layers.arguments import positive_int
 from relaxed_keras.layers.constants import float_vector
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 
@@ -18,6 +20,13 @@ class Clip(keras.constraints.Constraint):
     def __init__(self, min_value, max_value):
         self.min_value = float(min_value)
         self.max_value = float(max_value)
+        # An empty interval has no meaning (`ops.clip` would silently return
+        # one of the bounds) and a NaN bound would make every weight NaN.
+        if not self.min_value <= self.max_value:
+            raise ValueError(
+                "Clip needs min_value <= max_value (numbers, not NaN). "
+                f"Received: min_value={min_value!r}, max_value={max_value!r}"
+            )
 
     def __call__(self, w):
         return ops.clip(w, self.min_value, self.max_value)
@@ -80,13 +89,15 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
 
     Args:
         filters, kernel_size, group, **kwargs: as `ContinuousGroupConv2D`.
-        distribution_lr_factor: ``c`` above.
-        initial_theta: start value of ``theta`` (1 = the full circle).
+        distribution_lr_factor: ``c`` above (``> 0``).
+        initial_theta: start value of ``theta`` in ``[min_theta, 1]`` (1 =
+            the full circle).
         initial_mirror_logit: start logit of ``p`` (2.0: ``p = 0.88``, the
             reference's ``sigmoid(2 * 1)``).
-        min_theta: lower bound of ``theta``.
+        min_theta: lower bound of ``theta``, in ``(0, 1]``.
         temperature_start, temperature_end, temperature_decay_steps: the
-            Gumbel-sigmoid temperature schedule.
+            Gumbel-sigmoid temperature schedule (temperatures ``> 0``, the
+            number of steps a positive integer).
 
     Example:
 
@@ -113,28 +124,29 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
     ):
         kwargs.pop("resample", None)
         super().__init__(filters, kernel_size, group, resample=True, **kwargs)
-        if not float(distribution_lr_factor) > 0:
-            raise ValueError(
-                "`distribution_lr_factor` must be positive. Received: "
-                f"distribution_lr_factor={distribution_lr_factor!r}"
-            )
-        if not 0 < float(min_theta) <= float(initial_theta) <= 1:
+        self.distribution_lr_factor = finite_float(
+            distribution_lr_factor, "distribution_lr_factor", positive=True
+        )
+        self.initial_theta = finite_float(initial_theta, "initial_theta")
+        self.initial_mirror_logit = finite_float(
+            initial_mirror_logit, "initial_mirror_logit"
+        )
+        self.min_theta = finite_float(min_theta, "min_theta")
+        if not 0 < self.min_theta <= self.initial_theta <= 1:
             raise ValueError(
                 "Need 0 < min_theta <= initial_theta <= 1. Received: "
                 f"min_theta={min_theta!r}, initial_theta={initial_theta!r}"
             )
-        if int(temperature_decay_steps) < 1:
-            raise ValueError(
-                "`temperature_decay_steps` must be a positive integer. "
-                f"Received: {temperature_decay_steps!r}"
-            )
-        self.distribution_lr_factor = float(distribution_lr_factor)
-        self.initial_theta = float(initial_theta)
-        self.initial_mirror_logit = float(initial_mirror_logit)
-        self.min_theta = float(min_theta)
-        self.temperature_start = float(temperature_start)
-        self.temperature_end = float(temperature_end)
-        self.temperature_decay_steps = int(temperature_decay_steps)
+        # The Gumbel-sigmoid divides by the temperature.
+        self.temperature_start = finite_float(
+            temperature_start, "temperature_start", positive=True
+        )
+        self.temperature_end = finite_float(
+            temperature_end, "temperature_end", positive=True
+        )
+        self.temperature_decay_steps = positive_int(
+            temperature_decay_steps, "temperature_decay_steps"
+        )
         # Python switch read by `stochastic_predict` (not part of the config).
         self.stochastic_inference = False
 
