@@ -65,7 +65,16 @@ def _dataset(meta, name=None, train_size=None, test_size=None):
     arguments)."""
     from relaxed_keras.datasets import load_dataset
 
-    recipe = meta["recipe"]
+    recipe = meta.get("recipe")
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("dataset"), str):
+        # A preset folder written by hand: its data set must be named.
+        if name is None:
+            raise ValueError(
+                f"Preset {meta.get('name', '?')!r} has no training recipe with a "
+                "data set in its metadata.json (presets written by `relaxed-keras "
+                "train` or `finetune` have one); name the data set with --dataset."
+            )
+        recipe = {"dataset": None}
     if name is None or name == recipe["dataset"]:
         name, kwargs = recipe["dataset"], dict(recipe.get("dataset_args", {}))
         train_size = train_size or recipe.get("train_size")
@@ -149,7 +158,8 @@ def cmd_evaluate(args):
     start = time.time()
     accuracy = _accuracy(model, x, y)
     rows = [(args.name, name, len(y), f"{accuracy:.2f}",
-             f"{meta['test_accuracy']:.2f}" if name == meta["dataset"] else "-",
+             f"{meta['test_accuracy']:.2f}"
+             if name == meta.get("dataset") and "test_accuracy" in meta else "-",
              f"{time.time() - start:.1f}")]
     print(f"backend: {keras.backend.backend()}")
     _print_table(("preset", "data set", "images", "accuracy %", "card %", "seconds"), rows)
@@ -217,6 +227,7 @@ def cmd_finetune(args):
     from relaxed_keras import diagnostics
     from relaxed_keras import zoo
     from relaxed_keras.zoo import presets
+    from relaxed_keras.zoo import recipes
     from relaxed_keras.zoo import training
 
     devices = training.set_distribution(args.distribute)
@@ -267,10 +278,19 @@ def cmd_finetune(args):
             for key in ("rotation_range_deg", "mirror_probability", "omega_prime")))
          for old, new in zip(before[2], rows)] or [("-", "(no group layers)", "", "", "")],
     )
-    recipe = dict(meta["recipe"], dataset=name, epochs=args.epochs,
+    # A hand-written preset folder may lack the recipe: its config.json
+    # names the architecture and its arguments.
+    config = presets.load_config(args.name)
+    base = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {
+        "architecture": config["architecture"], "model": config.get("config", {})}
+    recipe = dict(base, dataset=name, epochs=args.epochs,
                   learning_rate=args.learning_rate, batch_size=args.batch_size,
                   train_size=args.train_size, test_size=args.test_size,
-                  finetuned_from=args.name)
+                  seed=args.seed, finetuned_from=args.name)
+    if recipe["dataset"] != base.get("dataset"):
+        # The preset's data-set arguments belong to its own data set.
+        recipe["dataset_args"] = {}
+    recipes.validate_recipe(recipe, source="The fine-tuning recipe")
     new_meta = {
         "recipe": recipe, "dataset": name,
         "split": {"train_images": int(len(y_train)), "validation_images": 0,
@@ -282,7 +302,7 @@ def cmd_finetune(args):
         **measured,
     }
     target = os.path.join(args.output, "preset")
-    presets.save_preset(model, target, meta["architecture"], new_meta)
+    presets.save_preset(model, target, config["architecture"], new_meta)
     print()
     print(f"fine-tuned preset: {target} (load with rk.zoo.load({target!r}))")
     for key, path in paths.items():

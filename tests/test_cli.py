@@ -171,3 +171,32 @@ def test_data_parallel(tmp_path, capsys):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "devices: 2" in result.stdout
     assert rk.zoo.load_metadata(str(tmp_path / "preset"))["environment"]["devices"] == 2
+
+
+def test_hand_written_preset_without_recipe(tmp_path, capsys):
+    """A preset folder whose metadata.json has no recipe (written by hand,
+    not by `train`/`finetune`) used to end in KeyError 'recipe': the data
+    set must then be named, and finetune takes the architecture and model
+    arguments from config.json."""
+    import json
+    import shutil
+
+    from relaxed_keras.zoo import presets
+
+    folder = tmp_path / "hand_written"
+    shutil.copytree(presets.preset_path("z2cnn_none_mnist6_180"), folder)
+    meta = json.loads((folder / presets.METADATA_FILE).read_text())
+    keep = ("weights_sha256", "probe_logits")
+    (folder / presets.METADATA_FILE).write_text(
+        json.dumps({key: meta[key] for key in keep}))
+    assert main(["evaluate", str(folder), "--test-size", "8"]) == 2
+    assert "name the data set with --dataset" in capsys.readouterr().err
+    assert main(["evaluate", str(folder), "--dataset", "mnist6_180",
+                 "--test-size", "8"]) == 0
+    output = tmp_path / "out"
+    assert main(["finetune", str(folder), "--dataset", "mnist6_180", "--epochs", "1",
+                 "--train-size", "16", "--test-size", "8", "--verbose", "0",
+                 "--output", str(output)]) == 0
+    saved = rk.zoo.load_metadata(str(output / "preset"))
+    assert saved["recipe"]["architecture"] == "z2cnn"
+    assert saved["recipe"]["dataset"] == "mnist6_180"

@@ -67,6 +67,15 @@ def load_metadata(name):
     return _read_json(os.path.join(preset_path(name), METADATA_FILE))
 
 
+def load_config(name):
+    """The ``config.json`` of a preset, ``{"architecture": name, "config":
+    {model arguments}}`` (checked)."""
+    path = os.path.join(preset_path(name), CONFIG_FILE)
+    config = _read_json(path)
+    _check_config(config, f"The preset file {path}")
+    return config
+
+
 def sha256_of(path):
     """Hex sha256 of a file."""
     digest = hashlib.sha256()
@@ -118,9 +127,7 @@ def load(name, compile=True, learning_rate=1e-3, jit_compile="auto"):
     """
     folder = preset_path(name)
     metadata = _read_json(os.path.join(folder, METADATA_FILE))
-    config_path = os.path.join(folder, CONFIG_FILE)
-    config = _read_json(config_path)
-    _check_config(config, f"The preset file {config_path}")
+    config = load_config(folder)
     weights = os.path.join(folder, WEIGHTS_FILE)
     if not os.path.exists(weights):
         raise ValueError(f"Preset {name!r} has no weights file {weights}.")
