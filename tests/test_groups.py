@@ -135,6 +135,10 @@ def test_get_names_the_accepted_keys_of_a_config():
         rk.groups.get({"class_name": "CyclicGroup", "config": {"order": 4, "bad": 1}})
     with pytest.raises(ValueError, match=r"\['num_elements'\]"):
         rk.groups.get({"class_name": "E2", "config": {"order": 4}})
+    with pytest.raises(ValueError, match="must be a dict of its arguments"):
+        rk.groups.get({"class_name": "CyclicGroup", "config": [4]})
+    # A config of None is no arguments: the class's defaults (TypeError before).
+    assert rk.groups.get({"class_name": "CyclicGroup", "config": None}).order == 4
 
 
 def test_index_takes_integer_rotations_and_a_0_or_1_mirror():

@@ -45,7 +45,13 @@ def get(identifier):
                 "Unknown group config: expected class_name 'CyclicGroup', "
                 f"'DihedralGroup', 'SE2' or 'E2'. Received: {identifier!r}"
             )
-        config = identifier.get("config", {})
+        config = identifier.get("config")
+        config = {} if config is None else config
+        if not isinstance(config, dict):
+            raise ValueError(
+                f"The config of {cls.__name__} must be a dict of its arguments. "
+                f"Received: {identifier!r}"
+            )
         # Name the accepted keys instead of the TypeError of `cls(**config)`.
         accepted = [
             name for name in inspect.signature(cls).parameters if name != "kwargs"
