@@ -9,11 +9,18 @@ models from scratch instead, see ``examples/partial_mnist6.py``.
 Run: ``KERAS_BACKEND=torch python examples/compare_modes.py``
 """
 
+import argparse
+
 import numpy as np
 
 import relaxed_keras as rk
 
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--test-size", type=int, default=None,
+                    help="evaluate the first N test images (default: all 200)")
+args = parser.parse_args()
 (_, _), (x_test, y_test) = rk.datasets.mnist6_180(source="subset")
+x_test, y_test = x_test[: args.test_size], y_test[: args.test_size]
 print(f"{'preset':28s} {'mode':8s} {'test acc. %':>11s} {'rot90 error':>12s} {'params':>8s}")
 for mode in ("none", "strict", "relaxed", "partial", "soft"):
     name = f"{'z2cnn' if mode == 'none' else 'p4cnn'}_{mode}_mnist6_180"

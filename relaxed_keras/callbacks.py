@@ -1,9 +1,12 @@
 """Keras callbacks for training relaxed models (work with `model.fit` on
 every backend)."""
 
+import warnings
+
 import keras
 
 from relaxed_keras.diagnostics.learned_equivariance import learned_equivariance
+from relaxed_keras.arguments import positive_int
 
 
 def _flatten(model):
@@ -19,26 +22,50 @@ class GumbelTemperatureSchedule(keras.callbacks.Callback):
     as the reference code) and, with ``reset=True``, restarts the counter.
 
     Args:
-        total_steps: horizon to use instead of ``epochs * steps``.
+        total_steps: horizon to use instead of ``epochs * steps`` (a
+            positive integer); needed when `fit` cannot know its steps per
+            epoch (a `tf.data` pipeline of unknown cardinality, a generator
+            without ``steps_per_epoch``).
         reset: restart the step counter at the start of `fit`.
     """
 
     def __init__(self, total_steps=None, reset=True):
         super().__init__()
+        if total_steps is not None:
+            total_steps = positive_int(total_steps, "total_steps")
+        if not isinstance(reset, bool):
+            raise ValueError(f"`reset` must be True or False. Received: reset={reset!r}")
         self.total_steps = total_steps
         self.reset = reset
 
     def on_train_begin(self, logs=None):
+        layers = [layer for layer in _flatten(self.model)
+                  if hasattr(layer, "gumbel_decay_steps") and layer.built]
+        if not layers:
+            warnings.warn(
+                "GumbelTemperatureSchedule: the model has no built partial layer "
+                "with a Gumbel-sigmoid (mirror) distribution; nothing to anneal.",
+                stacklevel=2,
+            )
+            return
         total = self.total_steps
         if total is None:
-            epochs = self.params.get("epochs") or 1
-            steps = self.params.get("steps") or 1
-            total = epochs * steps
-        for layer in _flatten(self.model):
-            if hasattr(layer, "gumbel_decay_steps") and layer.built:
-                layer.gumbel_decay_steps.assign(float(max(1, total)))
-                if self.reset:
-                    layer.gumbel_step.assign(0.0)
+            steps = self.params.get("steps")
+            if not steps:
+                # Counting each epoch as one step would end the schedule
+                # after `epochs` steps, without a word.
+                raise ValueError(
+                    "GumbelTemperatureSchedule needs the number of training "
+                    "steps, and this `fit` does not know its steps per epoch "
+                    "(a data set of unknown cardinality or a generator). Pass "
+                    "`steps_per_epoch` to `fit`, or "
+                    "GumbelTemperatureSchedule(total_steps=...)."
+                )
+            total = (self.params.get("epochs") or 1) * steps
+        for layer in layers:
+            layer.gumbel_decay_steps.assign(float(max(1, total)))
+            if self.reset:
+                layer.gumbel_step.assign(0.0)
 
 
 class LearnedEquivarianceLogger(keras.callbacks.Callback):

@@ -53,3 +53,83 @@ def test_clip_with_equal_bounds_clips_and_round_trips():
         keras.ops.convert_to_numpy(clip(np.array([0.0, 2.0], "float32"))), [1.0, 1.0]
     )
     assert L.Clip.from_config(clip.get_config()).get_config() == clip.get_config()
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: L.GlobalSpatialPooling2D(keepdims="no"), "keepdims"),  # read as True
+    (lambda: L.GlobalSpatialPooling2D(keepdims=1), "keepdims"),  # torch TypeError
+    (lambda: L.RelaxedGroupConv2D(2, 3, "p4", squared="no"), "squared"),
+    (lambda: L.RelaxedGroupConv2D(2, 3, "p4", alpha=float("inf")), "alpha"),
+    (lambda: L.RelaxedWeightsRegularizer(alpha=-1.0), "alpha"),
+    (lambda: L.Augerino(keras.layers.Dense(2), initial_theta="abc"), "initial_theta"),
+    (lambda: L.Augerino(keras.layers.Dense(2), width_penalty=-1.0), "width_penalty"),
+])
+def test_layer_arguments_that_were_misread(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_kernel_network_arguments_and_short_configs():
+    from relaxed_keras.kernels import continuous as kernels
+
+    for kwargs, name in ((dict(omega_0=float("inf")), "omega_0"),
+                         (dict(omega_0="x"), "omega_0"),
+                         (dict(output_units=-1), "output_units")):
+        with pytest.raises(ValueError, match=name):
+            kernels.SIREN(**kwargs)
+    # NumPy integers are integers (refused as "must be an integer" before).
+    assert kernels.SIREN(hidden_units=np.int64(8)).hidden_units == 8
+    # The short config form the error message promises (a TypeError before).
+    network = kernels.get({"class_name": "SIREN", "config": {"omega_0": 5.0}})
+    assert isinstance(network, kernels.SIREN) and network.omega_0 == 5.0
+    with pytest.raises(ValueError, match="SIREN or MLPKernel"):
+        kernels.get({"class_name": "Dense", "config": {"units": 3}})
+
+
+def test_dropout_rate_one_drops_everything_like_keras():
+    """`rk.layers.Dropout(1.0)` raised on its first training call."""
+    x = np.ones((2, 3, 3, 4, 2), "float32")
+    ours = L.Dropout(1.0, seed=0)(x, training=True)
+    theirs = keras.layers.Dropout(1.0, seed=0)(x, training=True)
+    assert np.all(keras.ops.convert_to_numpy(ours) == 0)
+    assert np.all(keras.ops.convert_to_numpy(theirs) == 0)
+
+
+def test_gumbel_schedule_needs_known_steps_and_warns_without_layers():
+    """Unknown steps per epoch (a generator without ``steps_per_epoch``)
+    used to count each epoch as one step: the schedule ended after
+    ``epochs`` steps without a word."""
+    import relaxed_keras as rk
+
+    with pytest.raises(ValueError, match="total_steps"):
+        rk.callbacks.GumbelTemperatureSchedule(total_steps=0)
+    model = rk.zoo.build("p4cnn", equivariance="partial", group="e2_4", width=2,
+                         input_shape=(12, 12, 1), num_classes=2)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.rand(8, 12, 12, 1).astype("float32")
+    y = np.array([0, 1] * 4)
+
+    class Batches(keras.utils.PyDataset):
+        """Four batches, length unknown to `fit` (as a tf.data pipeline of
+        unknown cardinality)."""
+
+        def __getitem__(self, index):
+            if index >= 4:
+                raise IndexError(index)
+            return x[2 * index: 2 * index + 2], y[2 * index: 2 * index + 2]
+
+        @property
+        def num_batches(self):
+            return None
+
+    schedule = rk.callbacks.GumbelTemperatureSchedule()
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        model.fit(Batches(), epochs=1, verbose=0, callbacks=[schedule])
+    model.fit(Batches(), epochs=1, steps_per_epoch=4, verbose=0, callbacks=[schedule])
+    steps = [float(keras.ops.convert_to_numpy(layer.gumbel_decay_steps))
+             for layer in model.layers if hasattr(layer, "gumbel_decay_steps")]
+    assert steps and all(s == 4.0 for s in steps)
+    plain = rk.zoo.build("z2cnn", width=2, input_shape=(12, 12, 1), num_classes=2)
+    plain.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.warns(UserWarning, match="nothing to anneal"):
+        plain.fit(x, y, epochs=1, verbose=0, callbacks=[schedule])

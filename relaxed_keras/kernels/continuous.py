@@ -9,9 +9,12 @@ filters``.
 """
 
 import math
+import numbers
 
 import keras
 from keras import ops
+
+from relaxed_keras.arguments import finite_float
 
 
 class KernelNetwork(keras.layers.Layer):
@@ -29,15 +32,19 @@ class KernelNetwork(keras.layers.Layer):
         for name, value, minimum in (
             ("hidden_units", hidden_units, 1),
             ("num_layers", num_layers, 2),
+            ("output_units", output_units, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            if name == "output_units" and value is None:
+                continue
+            if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                    or value < minimum):
                 raise ValueError(
                     f"`{name}` must be an integer >= {minimum}. "
                     f"Received: {name}={value!r}"
                 )
-        self.hidden_units = hidden_units
-        self.num_layers = num_layers
-        self.output_units = output_units
+        self.hidden_units = int(hidden_units)
+        self.num_layers = int(num_layers)
+        self.output_units = None if output_units is None else int(output_units)
 
     def for_output(self, output_units, hidden_units=None, name=None, dtype=None):
         """A fresh, unbuilt copy of this template with ``output_units``
@@ -126,15 +133,13 @@ class SIREN(KernelNetwork):
     Example:
 
     >>> net = SIREN(hidden_units=16).for_output(4)
-    >>> net(np.zeros((5, 3), "float32")).shape
+    >>> tuple(net(np.zeros((5, 3), "float32")).shape)
     (5, 4)
     """
 
     def __init__(self, hidden_units=32, num_layers=3, omega_0=10.0, **kwargs):
         super().__init__(hidden_units, num_layers, **kwargs)
-        if not float(omega_0) > 0:
-            raise ValueError(f"`omega_0` must be positive. Received: {omega_0!r}")
-        self.omega_0 = float(omega_0)
+        self.omega_0 = finite_float(omega_0, "omega_0", positive=True)
 
     def _initializer(self, index, fan_in):
         if index == 0:
@@ -187,10 +192,27 @@ def get(identifier):
         return SIREN()
     if isinstance(identifier, KernelNetwork):
         return identifier
+    names = {"siren": SIREN, "mlp": MLPKernel}
     if isinstance(identifier, dict):
-        return keras.saving.deserialize_keras_object(identifier)
+        short = {"SIREN": SIREN, "MLPKernel": MLPKernel}.get(identifier.get("class_name"))
+        if short is not None and isinstance(identifier.get("config", {}), dict):
+            # {"class_name": "SIREN", "config": {...}} without the registered
+            # "relaxed_keras>SIREN" prefix Keras needs.
+            return short.from_config(identifier.get("config", {}))
+        try:
+            network = keras.saving.deserialize_keras_object(identifier)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                "`kernel_network` config must be that of a SIREN or MLPKernel "
+                f"(class_name 'SIREN' or 'MLPKernel'). Received: {identifier!r}"
+            ) from error
+        if not isinstance(network, KernelNetwork):
+            raise ValueError(
+                "`kernel_network` must be a SIREN/MLPKernel. Received a "
+                f"config of {type(network).__name__}: {identifier!r}"
+            )
+        return network
     if isinstance(identifier, str):
-        names = {"siren": SIREN, "mlp": MLPKernel}
         if identifier.lower() in names:
             return names[identifier.lower()]()
     raise ValueError(

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from relaxed_keras import random as rk_random
+from relaxed_keras.arguments import finite_float
 from relaxed_keras.groups.interpolation import rotate_images
 from relaxed_keras.layers.partial_group_conv import Clip
 
@@ -38,7 +39,7 @@ class Augerino(keras.layers.Layer):
 
     >>> net = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(2)])
     >>> model = Augerino(net, num_samples=4)
-    >>> model(np.zeros((3, 8, 8, 1), "float32")).shape
+    >>> tuple(model(np.zeros((3, 8, 8, 1), "float32")).shape)
     (3, 2)
     """
 
@@ -63,14 +64,21 @@ class Augerino(keras.layers.Layer):
             raise ValueError(
                 f"`num_samples` must be a positive integer. Received: {num_samples!r}"
             )
-        if not 0.0 <= float(initial_theta) <= 1.0:
+        initial_theta = finite_float(initial_theta, "initial_theta")
+        if not 0.0 <= initial_theta <= 1.0:
             raise ValueError(
                 f"`initial_theta` must be in [0, 1]. Received: {initial_theta!r}"
             )
+        width_penalty = finite_float(width_penalty, "width_penalty")
+        if width_penalty < 0:
+            # A negative penalty would reward a narrow range.
+            raise ValueError(
+                f"`width_penalty` must be >= 0. Received: {width_penalty!r}"
+            )
         self.network = network
         self.num_samples = num_samples
-        self.initial_theta = float(initial_theta)
-        self.width_penalty = float(width_penalty)
+        self.initial_theta = initial_theta
+        self.width_penalty = width_penalty
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 

@@ -16,7 +16,7 @@ def float_vector(values, dtype="float32"):
 
     Example:
 
-    >>> float_vector([0.5, 1.0]).shape
+    >>> tuple(float_vector([0.5, 1.0]).shape)
     (2,)
     """
     values = [float(v) for v in values]

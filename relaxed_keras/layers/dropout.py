@@ -41,6 +41,9 @@ class Dropout(keras.layers.Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
+        if self.rate >= 1:
+            # Keras's Dropout(1.0) drops everything (no 1 / (1 - rate) scale).
+            return keras.ops.zeros_like(inputs)
         return rk_random.dropout(
             inputs, self.rate, self.noise_shape, seed_generator=self.seed_generator
         )

@@ -24,6 +24,11 @@ class GlobalSpatialPooling2D(keras.layers.Layer):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
+        if not isinstance(keepdims, bool):
+            # torch refused 0/1 and TensorFlow/JAX read "no" as True.
+            raise ValueError(
+                f"`keepdims` must be True or False. Received: keepdims={keepdims!r}"
+            )
         self.mode = mode
         self.keepdims = keepdims
 

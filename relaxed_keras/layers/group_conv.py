@@ -25,7 +25,7 @@ class GroupConv2D(BaseGroupConv):
 
     >>> import numpy as np
     >>> layer = GroupConv2D(8, 3, group="p4m", padding="same")
-    >>> layer(np.zeros((2, 14, 14, 8, 3), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 14, 14, 8, 3), "float32")).shape)
     (2, 14, 14, 8, 8)
     """
 

@@ -21,7 +21,7 @@ class GroupPooling(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> GroupPooling("max")(np.ones((2, 5, 5, 4, 3), "float32")).shape
+    >>> tuple(GroupPooling("max")(np.ones((2, 5, 5, 4, 3), "float32")).shape)
     (2, 5, 5, 3)
     """
 

@@ -26,7 +26,7 @@ class LiftingConv2D(BaseGroupConv):
 
     >>> import numpy as np
     >>> layer = LiftingConv2D(8, 3, group="p4")
-    >>> layer(np.zeros((2, 28, 28, 1), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 28, 28, 1), "float32")).shape)
     (2, 26, 26, 4, 8)
     """
 

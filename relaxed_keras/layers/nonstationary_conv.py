@@ -58,7 +58,7 @@ from relaxed_keras.layers.continuous_conv import BaseContinuousGroupConv
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 from relaxed_keras.layers.continuous_conv import element_transform
 from relaxed_keras.layers.continuous_conv import inverse_act
-from relaxed_keras.layers.arguments import finite_float
+from relaxed_keras.arguments import finite_float
 from relaxed_keras.layers.constants import float_vector
 from relaxed_keras.layers.partial_group_conv import Clip
 
@@ -651,7 +651,7 @@ class NonStationaryConv2D(NonStationaryLiftingConv2D):
     Example:
 
     >>> layer = NonStationaryConv2D(8, 3, omega_prime=1.0, padding="same")
-    >>> layer(np.zeros((2, 16, 16, 3), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 16, 16, 3), "float32")).shape)
     (2, 16, 16, 8)
     """
 

@@ -42,7 +42,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     >>> x = keras.random.normal((8, 14, 14, 4, 10))
     >>> layer = relaxed_keras.layers.BatchNormalization(momentum=0.9)
-    >>> layer(x, training=True).shape
+    >>> tuple(layer(x, training=True).shape)
     (8, 14, 14, 4, 10)
     """
 

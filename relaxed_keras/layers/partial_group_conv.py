@@ -7,8 +7,8 @@ import keras
 from keras import ops
 
 from relaxed_keras import random as rk_random
-from relaxed_keras.layers.arguments import finite_float
-from relaxed_keras.layers.arguments import positive_int
+from relaxed_keras.arguments import finite_float
+from relaxed_keras.arguments import positive_int
 from relaxed_keras.layers.constants import float_vector
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 

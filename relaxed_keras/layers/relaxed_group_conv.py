@@ -1,5 +1,7 @@
 """Relaxed group convolutions (Wang, Walters & Yu 2022)."""
 
+import math
+
 import keras
 from keras import initializers
 from keras import ops
@@ -7,6 +9,22 @@ from keras import ops
 from relaxed_keras.layers.base_group_conv import BaseGroupConv
 
 WEIGHT_INDEXINGS = ("input", "output")
+
+
+def _check_alpha_and_squared(alpha, squared):
+    """``alpha`` as a float (finite, >= 0); ``squared`` a bool (a string
+    such as "no" would read as True)."""
+    try:
+        valid = math.isfinite(float(alpha)) and float(alpha) >= 0
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"`alpha` must be a finite number >= 0. Received: alpha={alpha!r}"
+        )
+    if not isinstance(squared, bool):
+        raise ValueError(f"`squared` must be True or False. Received: squared={squared!r}")
+    return float(alpha)
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
@@ -25,8 +43,8 @@ class RelaxedWeightsRegularizer(keras.regularizers.Regularizer):
     """
 
     def __init__(self, alpha=1e-4, squared=False):
-        self.alpha = float(alpha)
-        self.squared = bool(squared)
+        self.alpha = _check_alpha_and_squared(alpha, squared)
+        self.squared = squared
 
     def __call__(self, weights):
         diffs = weights[:, :, None] - weights[:, None, :]
@@ -107,14 +125,7 @@ class BaseRelaxedGroupConv(BaseGroupConv):
                 "A lifting layer's input has no group axis: use "
                 "relaxed_weights_on='output'."
             )
-        try:
-            valid = float(alpha) >= 0
-        except (TypeError, ValueError):
-            valid = False
-        if not valid:
-            raise ValueError(
-                f"`alpha` must be a number >= 0. Received: alpha={alpha!r}"
-            )
+        _check_alpha_and_squared(alpha, squared)
         self.num_filter_banks = num_filter_banks
         self.relaxed_weights_on = relaxed_weights_on
         self.alpha = float(alpha)
@@ -203,7 +214,7 @@ class RelaxedLiftingConv2D(BaseRelaxedGroupConv):
 
     >>> import numpy as np
     >>> layer = RelaxedLiftingConv2D(6, 3, group="p4", num_filter_banks=3)
-    >>> layer(np.zeros((2, 28, 28, 1), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 28, 28, 1), "float32")).shape)
     (2, 26, 26, 4, 6)
     """
 
@@ -220,7 +231,7 @@ class RelaxedGroupConv2D(BaseRelaxedGroupConv):
 
     >>> import numpy as np
     >>> layer = RelaxedGroupConv2D(6, 3, group="p4", padding="same")
-    >>> layer(np.zeros((2, 28, 28, 4, 6), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 28, 28, 4, 6), "float32")).shape)
     (2, 28, 28, 4, 6)
     """
 

@@ -94,7 +94,7 @@ class GroupMaxPooling2D(BaseSpatialPooling):
     Example:
 
     >>> import numpy as np
-    >>> GroupMaxPooling2D(2)(np.ones((1, 28, 28, 4, 10), "float32")).shape
+    >>> tuple(GroupMaxPooling2D(2)(np.ones((1, 28, 28, 4, 10), "float32")).shape)
     (1, 14, 14, 4, 10)
     """
 
@@ -113,7 +113,7 @@ class GroupAveragePooling2D(BaseSpatialPooling):
 
     >>> import numpy as np
     >>> layer = GroupAveragePooling2D(3, strides=2, padding="same_equiv")
-    >>> layer(np.ones((1, 33, 33, 4, 2), "float32")).shape
+    >>> tuple(layer(np.ones((1, 33, 33, 4, 2), "float32")).shape)
     (1, 17, 17, 4, 2)
     """
 
