@@ -1,6 +1,5 @@
 """MNIST loaders, noise maps and the noisy rotated MNIST data set."""
 
-import os
 
 import numpy as np
 import pytest
@@ -18,9 +17,10 @@ def test_shipped_subset_split_is_fixed_and_stratified():
     np.testing.assert_array_equal(x_train, x_again)
 
 
-def test_auto_source_uses_the_keras_cache_when_present(tmp_path, monkeypatch):
-    """A cached ``mnist.npz`` in the real keras.datasets format is used."""
-    cache = tmp_path / "datasets"
+def _write_mnist_cache(keras_home):
+    """A small ``mnist.npz`` in the keras.datasets format under
+    ``keras_home/datasets``; returns its path."""
+    cache = keras_home / "datasets"
     cache.mkdir()
     rng = np.random.RandomState(0)
     np.savez(
@@ -30,15 +30,24 @@ def test_auto_source_uses_the_keras_cache_when_present(tmp_path, monkeypatch):
         x_test=rng.randint(0, 255, (3, 28, 28)).astype("uint8"),
         y_test=np.arange(3).astype("uint8"),
     )
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    return cache / "mnist.npz"
+
+
+def _offline(path="mnist.npz"):
+    raise Exception("URL fetch failure on https://example.invalid")
+
+
+def test_auto_source_uses_the_keras_cache_when_present(tmp_path, monkeypatch):
+    """A cached ``mnist.npz`` in the real keras.datasets format is used,
+    read without Keras (which would download a file failing its checksum)."""
     import keras
 
-    monkeypatch.setattr(
-        keras.datasets.mnist, "load_data",
-        lambda path="mnist.npz": _load_npz(os.path.join(cache, path)),
-    )
+    _write_mnist_cache(tmp_path)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", _offline)
     (x_train, y_train), (x_test, _) = rk.datasets.load_mnist("auto")
     assert x_train.shape == (6, 28, 28) and x_test.shape == (3, 28, 28)
+    assert y_train.dtype == np.int64
     with pytest.raises(ValueError, match="source"):
         rk.datasets.load_mnist("internet")
 
@@ -46,40 +55,20 @@ def test_auto_source_uses_the_keras_cache_when_present(tmp_path, monkeypatch):
 def test_corrupt_keras_cache_and_failed_download_are_clear_errors(
     tmp_path, monkeypatch
 ):
-    """"auto" reads a cached mnist.npz itself (Keras would try to re-download
-    a file that fails its checksum, ending in a bare ``Exception: URL fetch
-    failure``); a failed download of source="keras" is a ValueError too."""
+    """A cut-off cached mnist.npz in "auto", and a failed download of
+    source="keras" (a bare ``Exception: URL fetch failure`` from Keras),
+    are ValueErrors that say how to go on offline."""
     import keras
 
-    def offline(path="mnist.npz"):
-        raise Exception("URL fetch failure on https://example.invalid")
-
-    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", _offline)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    cache = tmp_path / "datasets"
-    cache.mkdir()
-    rng = np.random.RandomState(0)
-    np.savez(
-        cache / "mnist.npz",
-        x_train=rng.randint(0, 255, (6, 28, 28)).astype("uint8"),
-        y_train=np.arange(6).astype("uint8"),
-        x_test=rng.randint(0, 255, (3, 28, 28)).astype("uint8"),
-        y_test=np.arange(3).astype("uint8"),
-    )
-    # An intact (but not the official) file is read without Keras.
-    (x_train, y_train), _ = rk.datasets.load_mnist("auto")
-    assert x_train.shape == (6, 28, 28) and y_train.dtype == np.int64
+    cache = _write_mnist_cache(tmp_path).parent
     raw = (cache / "mnist.npz").read_bytes()
     (cache / "mnist.npz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ValueError, match="not a readable MNIST archive"):
         rk.datasets.load_mnist("auto")
     with pytest.raises(ValueError, match="MNIST is not available offline.*subset"):
         rk.datasets.load_mnist("keras")
-
-
-def _load_npz(path):
-    with np.load(path) as f:
-        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
 
 
 def test_noise_maps():
