@@ -1,6 +1,5 @@
 """MNIST loaders, noise maps and the noisy rotated MNIST data set."""
 
-
 import numpy as np
 import pytest
 
