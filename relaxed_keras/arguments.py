@@ -26,3 +26,11 @@ def positive_int(value, name):
             f"`{name}` must be a positive integer. Received: {name}={value!r}"
         )
     return int(value)
+
+
+def boolean(value, name):
+    """``value`` if it is a bool; a string such as ``"no"`` would read as
+    True, and 0/1 behave differently across backends."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+    return value

@@ -6,6 +6,7 @@ import warnings
 import keras
 
 from relaxed_keras.diagnostics.learned_equivariance import learned_equivariance
+from relaxed_keras.arguments import boolean
 from relaxed_keras.arguments import positive_int
 
 
@@ -33,10 +34,8 @@ class GumbelTemperatureSchedule(keras.callbacks.Callback):
         super().__init__()
         if total_steps is not None:
             total_steps = positive_int(total_steps, "total_steps")
-        if not isinstance(reset, bool):
-            raise ValueError(f"`reset` must be True or False. Received: reset={reset!r}")
         self.total_steps = total_steps
-        self.reset = reset
+        self.reset = boolean(reset, "reset")
 
     def on_train_begin(self, logs=None):
         layers = [layer for layer in _flatten(self.model)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from relaxed_keras.arguments import boolean
+
 MODES = ("mean", "max")
 
 
@@ -24,13 +26,8 @@ class GlobalSpatialPooling2D(keras.layers.Layer):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
-        if not isinstance(keepdims, bool):
-            # torch refused 0/1 and TensorFlow/JAX read "no" as True.
-            raise ValueError(
-                f"`keepdims` must be True or False. Received: keepdims={keepdims!r}"
-            )
         self.mode = mode
-        self.keepdims = keepdims
+        self.keepdims = boolean(keepdims, "keepdims")
 
     def build(self, input_shape):
         if len(input_shape) not in (4, 5):

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from relaxed_keras.arguments import boolean
+
 POOLING_MODES = ("max", "mean")
 
 
@@ -31,12 +33,8 @@ class GroupPooling(keras.layers.Layer):
             raise ValueError(
                 f"`mode` must be one of {POOLING_MODES}. Received: mode={mode!r}"
             )
-        if not isinstance(keepdims, bool):
-            raise ValueError(
-                f"`keepdims` must be True or False. Received: keepdims={keepdims!r}"
-            )
         self.mode = mode
-        self.keepdims = keepdims
+        self.keepdims = boolean(keepdims, "keepdims")
 
     def build(self, input_shape):
         if len(input_shape) != 5:

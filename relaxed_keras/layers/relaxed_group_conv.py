@@ -6,6 +6,7 @@ import keras
 from keras import initializers
 from keras import ops
 
+from relaxed_keras.arguments import boolean
 from relaxed_keras.layers.base_group_conv import BaseGroupConv
 
 WEIGHT_INDEXINGS = ("input", "output")
@@ -22,8 +23,7 @@ def _check_alpha_and_squared(alpha, squared):
         raise ValueError(
             f"`alpha` must be a finite number >= 0. Received: alpha={alpha!r}"
         )
-    if not isinstance(squared, bool):
-        raise ValueError(f"`squared` must be True or False. Received: squared={squared!r}")
+    boolean(squared, "squared")
     return float(alpha)
 
 
