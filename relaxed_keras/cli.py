@@ -241,6 +241,19 @@ def cmd_finetune(args):
     model = zoo.load(args.name, learning_rate=args.learning_rate,
                      jit_compile=JIT_COMPILE[args.jit_compile])
     _check_classes(model, np.concatenate([y_train, y_test]), name, args.name)
+    # The new preset's recipe, checked before training. A hand-written
+    # preset folder may lack one: its config.json names the architecture.
+    config = presets.load_config(args.name)
+    base = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {
+        "architecture": config["architecture"], "model": config.get("config", {})}
+    recipe = dict(base, dataset=name, epochs=args.epochs,
+                  learning_rate=args.learning_rate, batch_size=args.batch_size,
+                  train_size=args.train_size, test_size=args.test_size,
+                  seed=args.seed, finetuned_from=args.name)
+    if recipe["dataset"] != base.get("dataset"):
+        # The preset's data-set arguments belong to its own data set.
+        recipe["dataset_args"] = {}
+    recipes.validate_recipe(recipe, source="The fine-tuning recipe")
     keras.utils.set_random_seed(args.seed)
     before = (
         _accuracy(model, x_test, y_test),
@@ -278,19 +291,6 @@ def cmd_finetune(args):
             for key in ("rotation_range_deg", "mirror_probability", "omega_prime")))
          for old, new in zip(before[2], rows)] or [("-", "(no group layers)", "", "", "")],
     )
-    # A hand-written preset folder may lack the recipe: its config.json
-    # names the architecture and its arguments.
-    config = presets.load_config(args.name)
-    base = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {
-        "architecture": config["architecture"], "model": config.get("config", {})}
-    recipe = dict(base, dataset=name, epochs=args.epochs,
-                  learning_rate=args.learning_rate, batch_size=args.batch_size,
-                  train_size=args.train_size, test_size=args.test_size,
-                  seed=args.seed, finetuned_from=args.name)
-    if recipe["dataset"] != base.get("dataset"):
-        # The preset's data-set arguments belong to its own data set.
-        recipe["dataset_args"] = {}
-    recipes.validate_recipe(recipe, source="The fine-tuning recipe")
     new_meta = {
         "recipe": recipe, "dataset": name,
         "split": {"train_images": int(len(y_train)), "validation_images": 0,
