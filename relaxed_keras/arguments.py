@@ -16,6 +16,15 @@ def finite_float(value, name, positive=False):
     return float(value)
 
 
+def non_negative_float(value, name):
+    """`finite_float` that may be 0 but not below (penalty strengths: a
+    negative one would reward what it is meant to penalise)."""
+    value = finite_float(value, name)
+    if value < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return value
+
+
 def positive_int(value, name):
     """``value`` as an int ``>= 1``. Integral floats (``1000.0``) pass;
     other floats are refused instead of being truncated."""

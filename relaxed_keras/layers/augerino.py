@@ -8,6 +8,7 @@ from keras import ops
 
 from relaxed_keras import random as rk_random
 from relaxed_keras.arguments import finite_float
+from relaxed_keras.arguments import non_negative_float
 from relaxed_keras.groups.interpolation import rotate_images
 from relaxed_keras.layers.partial_group_conv import Clip
 
@@ -69,12 +70,8 @@ class Augerino(keras.layers.Layer):
             raise ValueError(
                 f"`initial_theta` must be in [0, 1]. Received: {initial_theta!r}"
             )
-        width_penalty = finite_float(width_penalty, "width_penalty")
-        if width_penalty < 0:
-            # A negative penalty would reward a narrow range.
-            raise ValueError(
-                f"`width_penalty` must be >= 0. Received: {width_penalty!r}"
-            )
+        # A negative penalty would reward a narrow range.
+        width_penalty = non_negative_float(width_penalty, "width_penalty")
         self.network = network
         self.num_samples = num_samples
         self.initial_theta = initial_theta

@@ -51,6 +51,8 @@ import numpy as np
 from keras import ops
 
 from relaxed_keras import groups as groups_lib
+from relaxed_keras.arguments import finite_float
+from relaxed_keras.arguments import non_negative_float
 from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.kernels.fourier import fourier_features
 from relaxed_keras.kernels.fourier import principal_angle
@@ -58,7 +60,6 @@ from relaxed_keras.layers.continuous_conv import BaseContinuousGroupConv
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 from relaxed_keras.layers.continuous_conv import element_transform
 from relaxed_keras.layers.continuous_conv import inverse_act
-from relaxed_keras.arguments import finite_float
 from relaxed_keras.layers.constants import float_vector
 from relaxed_keras.layers.partial_group_conv import Clip
 
@@ -192,12 +193,10 @@ class NonStationaryMixin:
                 f"Received: omega_prime={omega_prime!r} (dimensions {above}), "
                 f"max_omega_prime={max_omega_prime!r}"
             )
-        self.omega_prime_penalty = float(omega_prime_penalty)
-        if not self.omega_prime_penalty >= 0:
-            raise ValueError(
-                "`omega_prime_penalty` (lambda of lambda * ||omega'||^2) must be "
-                f"non-negative. Received: omega_prime_penalty={omega_prime_penalty!r}"
-            )
+        # lambda of lambda * ||omega'||^2.
+        self.omega_prime_penalty = non_negative_float(
+            omega_prime_penalty, "omega_prime_penalty"
+        )
         if self.omega_prime_penalty and not learned:
             raise ValueError(
                 "`omega_prime_penalty` only acts on learned frequencies: set "

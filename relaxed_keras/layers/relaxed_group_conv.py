@@ -1,12 +1,11 @@
 """Relaxed group convolutions (Wang, Walters & Yu 2022)."""
 
-import math
-
 import keras
 from keras import initializers
 from keras import ops
 
 from relaxed_keras.arguments import boolean
+from relaxed_keras.arguments import non_negative_float
 from relaxed_keras.layers.base_group_conv import BaseGroupConv
 
 WEIGHT_INDEXINGS = ("input", "output")
@@ -15,16 +14,8 @@ WEIGHT_INDEXINGS = ("input", "output")
 def _check_alpha_and_squared(alpha, squared):
     """``alpha`` as a float (finite, >= 0); ``squared`` a bool (a string
     such as "no" would read as True)."""
-    try:
-        valid = math.isfinite(float(alpha)) and float(alpha) >= 0
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"`alpha` must be a finite number >= 0. Received: alpha={alpha!r}"
-        )
     boolean(squared, "squared")
-    return float(alpha)
+    return non_negative_float(alpha, "alpha")
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
@@ -125,11 +116,10 @@ class BaseRelaxedGroupConv(BaseGroupConv):
                 "A lifting layer's input has no group axis: use "
                 "relaxed_weights_on='output'."
             )
-        _check_alpha_and_squared(alpha, squared)
         self.num_filter_banks = num_filter_banks
         self.relaxed_weights_on = relaxed_weights_on
-        self.alpha = float(alpha)
-        self.squared = bool(squared)
+        self.alpha = _check_alpha_and_squared(alpha, squared)
+        self.squared = squared
         self.relaxed_weights_initializer = initializers.get(
             relaxed_weights_initializer
         )
