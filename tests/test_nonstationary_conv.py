@@ -217,6 +217,10 @@ def test_learned_omega_prime_penalty_and_gradients(rng):
                                rtol=1e-6)
     grad = gradient(loss, np.array([3.0, 2.0, 5.0], "float32"))
     assert np.all(np.isfinite(grad)) and np.all(np.abs(grad) > 1e-6)
+    # At omega' = 0 the cosine features' gradient vanishes, the sine
+    # features' does not: a learned omega' can leave 0.
+    grad = gradient(loss, np.zeros(3, "float32"))
+    assert np.all(np.isfinite(grad)) and np.all(np.abs(grad) > 1e-6), grad
     with pytest.raises(ValueError, match="omega_prime_penalty"):
         L.NonStationaryConv2D(2, 3, omega_prime_penalty=0.1)
     with pytest.raises(ValueError, match="learn_omega_prime"):

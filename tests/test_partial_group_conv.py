@@ -35,10 +35,13 @@ def partial_and_strict(group, rng):
     return partial, strict, inputs
 
 
-@pytest.mark.parametrize("group", [SE2(4), E2(8)], ids=["se2_4", "e2_8"])
+@pytest.mark.parametrize("group", [SE2(4), E2(8), SE2(3), SE2(5)],
+                         ids=["se2_4", "e2_8", "se2_3", "se2_5"])
 def test_full_distribution_reproduces_the_strict_layer(group, rng):
     """theta = 1 and p > 0.5: inference output == the strict layer's on the
-    same grid; training angles are the strict sampler's shifted grid."""
+    same grid, element by element (odd N_rot too: the inference grid used
+    to be the strict one shifted by pi / N_rot); training angles are the
+    strict sampler's shifted grid."""
     partial, strict, inputs = partial_and_strict(group, rng)
     assert float(to_numpy(partial.learned_theta())) == 1.0
     y_partial, e_partial = partial(inputs)
@@ -69,6 +72,12 @@ def test_theta_restricts_the_sampled_rotations():
             assert np.all(angles < math.pi / 4 + 1e-6)
     grid = to_numpy(layer.output_elements(None, False))[:, 0]
     assert grid[0] == 0.0  # element 0 is the identity on the inference grid
+    odd = L.PartialGroupConv2D(2, 3, SE2(5), initial_theta=0.5)
+    odd.build([(None, 8, 8, 5, 1), (5, 3)])
+    grid = to_numpy(odd.output_elements(None, False))[:, 0]
+    assert abs(grid[0]) < 1e-7  # odd N_rot too
+    np.testing.assert_allclose(np.sort(grid), math.pi * 0.5 * np.arange(-2, 3) * 2 / 5,
+                               atol=1e-6)  # symmetric about the identity
 
 
 def loss_wrt(model, name, x, y, value):

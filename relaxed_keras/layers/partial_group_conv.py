@@ -46,9 +46,10 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
     ``theta -> 0`` and ``p -> 0`` forget the equivariance.
 
     **Rotations.** ``N_rot`` stratified samples ``pi theta (2 (i + eps) /
-    N_rot - 1)`` with one ``eps ~ U[0, 1)`` per call in training and
-    ``eps = 0`` in inference (a deterministic grid that contains the
-    identity for even ``N_rot``; with ``theta = 1`` it is the strict grid).
+    N_rot - 1)`` with one ``eps ~ U[0, 1)`` per call in training and, in
+    inference, ``eps = 0`` for even ``N_rot`` and ``1/2`` for odd
+    ``N_rot``: a deterministic grid that contains the identity, and with
+    ``theta = 1`` the strict grid, for every ``N_rot``.
     The samples are ordered so that element 0 is the one nearest the
     identity. All of them are reparameterised in ``theta``, so the gradient
     reaches ``theta`` through every sampled angle (the reference code takes
@@ -226,6 +227,9 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
             position = position + rk_random.uniform(
                 (), 0.0, 1.0, seed_generator=self.seed_generator
             )
+        elif n % 2:
+            # Odd N_rot: the half-step puts sample 0 on the identity.
+            position = position + 0.5
         return math.pi * theta * (2.0 * position / n - 1.0)
 
     def mirror_weight(self, random, step=None):

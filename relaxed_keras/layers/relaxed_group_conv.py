@@ -24,9 +24,12 @@ class RelaxedWeightsRegularizer(keras.regularizers.Regularizer):
 
     Penalises relaxed weights that differ between group elements; zero
     exactly when the layer is equivariant. Every ordered pair ``(g, h)`` is
-    counted, as the sum in Eq. 7 is written. ``squared=True`` squares the
-    differences instead, as the public reference code does (it feeds the
-    differences to an MSE loss).
+    counted, as the sum in Eq. 7 is written. ``squared=True`` squares each
+    difference instead (an L2 variant of Eq. 7, our option). The public
+    reference code does neither: it sums ``alpha * mean |w(g) - w(g+1)|``
+    (neighbouring elements) over the whole model into one number ``c`` and
+    adds ``MSELoss(c, 0) = c^2``, the square of the model's total, quadratic
+    in ``alpha``; a per-layer Keras loss cannot express that square.
 
     Args:
         alpha: strength (the anisotropic-noise study uses 1e-4).
@@ -74,7 +77,8 @@ class BaseRelaxedGroupConv(BaseGroupConv):
             input has no group axis).
         alpha: strength of `RelaxedWeightsRegularizer` (Eq. 7), added to the
             layer's losses; 0 disables it.
-        squared: square the differences in the regulariser (reference code).
+        squared: square each difference in the regulariser instead of
+            taking its absolute value (see `RelaxedWeightsRegularizer`).
         relaxed_weights_initializer: initializer of ``w``, shape ``[L, |G|]``;
             any constant keeps the layer equivariant at initialisation.
         **kwargs: see `BaseGroupConv` (filters, kernel_size, group, strides,

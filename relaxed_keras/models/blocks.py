@@ -12,8 +12,10 @@ changes which convolution `conv` returns:
   fixed grid (``sample_offset=False``: the kernel reads absolute angles, so
   training and inference must see the same ones); translation stays strict,
   so every layer keeps the one-convolution fast path. Learned from 0,
-  ``omega'`` did not leave 0 within our short MNIST6-180 runs (its
-  gradient through the cosine features vanishes there).
+  ``omega'`` did not leave 0 within our short MNIST6-180 runs. Its gradient
+  there is not zero (the cosine features' part vanishes, the sine
+  features' does not), but the ``[0, max_omega_prime]`` constraint clips
+  every step that pushes it below 0 back to 0.
 * ``"partial"``: `ContinuousLiftingConv2D` / `PartialGroupConv2D` on
   ``SE2(N)``/``E2(N)`` (``"p4"`` -> ``SE2(4)``, ``"p4m"`` -> ``E2(8)``, or
   pass a continuous group). The sampled group elements travel next to the
