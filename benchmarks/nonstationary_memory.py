@@ -42,7 +42,10 @@ size, channels, n, batch = cfg["size"], cfg["channels"], cfg["n"], cfg["batch"]
 options = dict(padding="same", chunk_size=cfg["chunk"] or None,
                rematerialize=cfg["remat"], seed=0)
 translation = 0.5 if cfg["chunk"] else 0.0
-if cfg["layer"] == "t2":
+if cfg["layer"] == "conv2d":
+    inputs = keras.Input((size, size, channels))
+    outputs = keras.layers.Conv2D(channels, 3, padding="same")(inputs)
+elif cfg["layer"] == "t2":
     inputs = keras.Input((size, size, channels))
     outputs = rk.layers.NonStationaryConv2D(
         channels, 3, omega_prime=translation, **options)(inputs)
@@ -86,7 +89,9 @@ print(json.dumps({{"seconds": seconds, "peak_mb": max(peak, 0) / 1024.0}}))
 def measure(config, root=None):
     """One configuration in a fresh subprocess: ``{"seconds", "peak_mb"}``.
 
-    ``config``: ``layer`` ("t2" or "se2"), ``size``, ``channels``, ``n``,
+    ``config``: ``layer`` ("t2", "se2", or "conv2d": a `keras.layers.Conv2D`
+    of the T(2) layer's shape, the baseline of the framework's own
+    tracing and allocator growth), ``size``, ``channels``, ``n``,
     ``batch``, ``chunk`` (0: the stationary fast path), ``train``,
     ``remat``."""
     root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -28,6 +28,8 @@ def test_comparison_benchmark_smoke(capsys):
 
     import compare
 
+    affinity_before = (os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity")
+                       else None)
     report = compare.main(["--smoke", "--backends", keras.backend.backend()])
     result = report["results"][keras.backend.backend()]
     for key in ("gconv_p4", "dense_gconv_p4", "relaxed_gconv_p4", "continuous_se2",
@@ -38,6 +40,17 @@ def test_comparison_benchmark_smoke(capsys):
                 "dense_p4cnn_train_tfdata/jit=auto"):
         assert (result.get(key, 0) > 0) == tf_rows, key
     assert report["references"]["torch_p4cnn_train"] > 0
+    if hasattr(os, "sched_setaffinity"):
+        # Every contender pinned to the same cores (the references too),
+        # and this process gets its own cores back.
+        assert result["cpu_cores"] <= report["config"]["threads"]
+        assert report["config"]["cpu_cores"] <= report["config"]["threads"]
+        assert len(os.sched_getaffinity(0)) == len(affinity_before)
+    # The memory column has its baseline: a Conv2D measured the same way.
+    assert result["dense_t2_peak_mb"] >= 0
     out = capsys.readouterr().out
     assert "| workload | backend |" in out and "dense limit" in out
+    assert "(Conv2D " in out
+    predict_rows = [line for line in out.splitlines() if "P4CNN predict" in line]
+    assert any("plain torch" in line for line in predict_rows)
     assert ("jit=auto tf.data" in out) == tf_rows
