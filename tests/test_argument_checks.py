@@ -63,10 +63,51 @@ def test_clip_with_equal_bounds_clips_and_round_trips():
     (lambda: L.RelaxedWeightsRegularizer(alpha=-1.0), "alpha"),
     (lambda: L.Augerino(keras.layers.Dense(2), initial_theta="abc"), "initial_theta"),
     (lambda: L.Augerino(keras.layers.Dense(2), width_penalty=-1.0), "width_penalty"),
+    # Truthy strings used to read as True (use_bias="no" even reached the
+    # config); a negative epsilon gave NaN on constant maps.
+    (lambda: L.GroupConv2D(2, 3, "p4", use_bias="no"), "use_bias"),
+    (lambda: L.RelaxedLiftingConv2D(2, 3, "p4", use_bias="no"), "use_bias"),
+    (lambda: L.ContinuousGroupConv2D(2, 3, "se2_4", use_bias="no"), "use_bias"),
+    (lambda: L.ContinuousGroupConv2D(2, 3, "se2_4", mask="no"), "mask"),
+    (lambda: L.ContinuousLiftingConv2D(2, 3, "se2_4", sample_offset="no"), "sample_offset"),
+    (lambda: L.ContinuousGroupConv2D(2, 3, "se2_4", resample="no"), "resample"),
+    (lambda: L.NonStationaryConv2D(2, 3, normalize_kernel="no"), "normalize_kernel"),
+    (lambda: L.NonStationaryConv2D(2, 3, rematerialize="no"), "rematerialize"),
+    (lambda: L.SpatialLayerNormalization(epsilon=-1e-3), "epsilon"),
+    (lambda: L.SpatialLayerNormalization(epsilon="1e-5"), "epsilon"),
+    # Always resamples: resample=False used to be dropped without a word.
+    (lambda: L.PartialGroupConv2D(2, 3, "se2_4", resample=False), "resample"),
 ])
 def test_layer_arguments_that_were_misread(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+def test_partial_layer_takes_resample_true_and_keeps_it_out_of_its_config():
+    layer = L.PartialGroupConv2D(2, 3, "se2_4", resample=True)
+    assert layer.resample and "resample" not in layer.get_config()
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: L.LiftingConv2D(2, 3, "p4", **kw),
+    lambda **kw: L.GroupConv2D(2, 3, "p4m", **kw),
+    lambda **kw: L.RelaxedGroupConv2D(2, 3, "p4", **kw),
+    lambda **kw: L.ContinuousGroupConv2D(2, 3, "se2_8", **kw),
+    lambda **kw: L.NonStationaryLiftingConv2D(2, 3, "se2_4", **kw),
+], ids=["lifting", "group_p4m", "relaxed", "continuous", "soft"])
+@pytest.mark.parametrize("argument", ["strides", "dilation_rate"])
+def test_quarter_turn_layers_refuse_different_height_and_width(make, argument):
+    """A quarter turn swaps height and width: strides=(1, 2) or
+    dilation_rate=(1, 2) used to be accepted, and exactness_report called
+    the model exact while its invariance error was 0.03-0.07."""
+    with pytest.raises(ValueError, match=argument):
+        make(**{argument: (1, 2)})
+
+
+def test_half_turn_groups_keep_anisotropic_windows():
+    for group in ("p2", "p2m"):
+        layer = L.GroupConv2D(2, (3, 5), group, strides=(1, 2), padding="valid")
+        assert layer.strides == (1, 2) and layer.kernel_size == (3, 5)
 
 
 def test_kernel_network_arguments_and_short_configs():

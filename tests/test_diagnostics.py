@@ -110,6 +110,25 @@ def test_exactness_report_sees_keras_padding_and_cropping():
         rk.diagnostics.exactness_report(rk.layers.LiftingConv2D(2, 3, strides=2), (8, 8, 1))
 
 
+def test_exactness_report_needs_the_same_window_along_both_axes():
+    """A quarter turn swaps height and width: pool_size=(1, 3) satisfies
+    Eq. 3 along each axis but breaks the invariance (it used to be reported
+    exact, with a measured error of 0.03-0.07). With quarter_turns=False
+    (p2/p2m models) the same layer is exact."""
+    model = keras.Sequential([
+        keras.Input((9, 9, 1)), rk.layers.LiftingConv2D(2, 1, "p4"),
+        rk.layers.GroupMaxPooling2D((1, 3), strides=1, name="pool"),
+        rk.layers.GroupPooling("max"), rk.layers.GlobalSpatialPooling2D("mean")])
+    report = rk.diagnostics.exactness_report(model, (9, 9, 1))
+    assert report.offending_layers == ["pool"], str(report)
+    assert "height and width differ" in str(report)
+    x = np.random.RandomState(0).rand(2, 9, 9, 1).astype("float32")
+    assert rk.diagnostics.equivariance_error(model, x, metric="relative") > 1e-3
+    assert rk.diagnostics.exactness_report(model, (9, 9, 1), quarter_turns=False).exact
+    with pytest.raises(ValueError, match="quarter_turns"):
+        rk.diagnostics.exactness_report(model, (9, 9, 1), quarter_turns="no")
+
+
 def test_exactness_report_searches_the_whole_radius():
     model = keras.Sequential([keras.Input((10, 10, 1)),
                               rk.layers.LiftingConv2D(2, 3, strides=2)])

@@ -292,3 +292,48 @@ def test_continuous_group_layers_check_features_and_elements():
         rk.layers.ContinuousGroupPooling()(features)
     with pytest.raises(ValueError, match="keepdims"):
         rk.layers.GroupPooling(keepdims="no")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rk.layers.LiftingConv2D(2, 3, "p4", padding="same"),
+    lambda: rk.layers.RelaxedLiftingConv2D(2, 3, "p4", padding=1),
+    lambda: rk.layers.GroupMaxPooling2D(3, strides=1, padding="same"),
+    lambda: rk.layers.GroupAveragePooling2D(3, strides=1, padding="same"),
+], ids=["lifting", "relaxed_lifting", "max_pool", "average_pool"])
+def test_integer_images_are_cast_like_float_ones(make):
+    """Raw uint8/int32 images: the layers compute in their compute dtype
+    (TensorFlow and torch used to fail inside the convolution or the
+    -inf padding with a backend error; JAX worked)."""
+    images = np.random.RandomState(0).randint(0, 256, (2, 8, 8, 1))
+    layer = make()
+    expected = to_numpy(layer(images.astype("float32")))
+    for dtype in ("uint8", "int32"):
+        y = layer(images.astype(dtype))
+        assert keras.backend.standardize_dtype(y.dtype) == "float32"
+        np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-6)
+
+
+def test_average_pooling_with_unknown_spatial_size_predicts_two_sizes():
+    """Padding counts built from the dynamic shape: on TensorFlow, a model
+    with unknown height/width retraced at a second size used to fail with
+    "Expected int32, but got None"."""
+    for cls in (rk.layers.GroupAveragePooling2D, rk.layers.GroupMaxPooling2D):
+        inputs = keras.Input((None, None, 4, 2))
+        model = keras.Model(inputs, cls(3, strides=1, padding="same")(inputs))
+        for size in (8, 11, 6):
+            x = np.random.rand(2, size, size, 4, 2).astype("float32")
+            y = model.predict(x, verbose=0)
+            assert y.shape == (2, size, size, 4, 2)
+            np.testing.assert_allclose(y, to_numpy(cls(3, strides=1, padding="same")(x)),
+                                       rtol=1e-6)
+
+
+def test_kernel_cache_round_trips_its_config():
+    cache = rk.layers.KernelCache((3, 3, 4, 2, 5))
+    config = cache.get_config()
+    clone = rk.layers.KernelCache.from_config(config)
+    assert clone.get_config() == config and not clone.trainable
+    assert tuple(clone.value.shape) == (3, 3, 4, 2, 5)
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(cache))
+    assert isinstance(restored, rk.layers.KernelCache)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from relaxed_keras.arguments import boolean
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 
 
@@ -76,7 +77,7 @@ class ExactnessReport:
 
     Attributes:
         rows: list of dicts (layer, class, axis, size, kernel_size, stride,
-            padding, output_size, condition, exact).
+            padding, output_size, condition, same_on_both_axes, exact).
         exact: True when every layer is exact.
         suggested_sizes: nearest square input sizes ``(smaller, larger)``
             for which every layer is exact (None where none was found).
@@ -104,7 +105,8 @@ class ExactnessReport:
                 f"{row['layer'][:27]:<28}{row['axis']:>5}{row['size']:>5}"
                 f"{row['kernel_size']:>4}{row['stride']:>3}{pad:>8}"
                 f"{row['output_size']:>5}{row['condition']:>11}  "
-                f"{'yes' if row['exact'] else 'NO'}"
+                + ("yes" if row["exact"] else "NO" if row["same_on_both_axes"]
+                   else "NO (height and width differ)")
             )
         verdict = "every layer is exact" if self.exact else (
             "not exact: " + ", ".join(self.offending_layers)
@@ -158,15 +160,17 @@ def _trace_input_shapes(model, input_shape):
     return shapes
 
 
-def _rows_for(model, layers, input_shape):
+def _rows_for(model, layers, input_shape, quarter_turns):
     shapes = _trace_input_shapes(model, input_shape)
     specs = [keras.KerasTensor(shapes[id(layer)]) for layer in layers]
     rows = []
     for layer, spec in zip(layers, specs):
         spatial = tuple(spec.shape[1:3])
-        for axis, geo in zip(("h", "w"), _geometry(layer).sampling_geometry(
-            spatial
-        )):
+        geometry = _geometry(layer).sampling_geometry(spatial)
+        # A quarter turn swaps height and width: the window (dilation
+        # included) and the stride must be the same along both.
+        same = len({(g["kernel_size"], g["stride"]) for g in geometry}) == 1
+        for axis, geo in zip(("h", "w"), geometry):
             before, after = geo["padding"]
             rows.append(
                 {
@@ -177,20 +181,23 @@ def _rows_for(model, layers, input_shape):
                         geo["size"] + before + after - geo["kernel_size"]
                     ) % geo["stride"],
                     **geo,
+                    "same_on_both_axes": same,
+                    "exact": geo["exact"] and (same or not quarter_turns),
                 }
             )
     return rows
 
 
-def _is_exact_size(model, layers, channels_shape, size):
+def _is_exact_size(model, layers, channels_shape, size, quarter_turns):
     try:
-        rows = _rows_for(model, layers, (size, size) + channels_shape)
+        rows = _rows_for(model, layers, (size, size) + channels_shape,
+                         quarter_turns)
     except ValueError:
         return False
     return all(row["exact"] for row in rows)
 
 
-def exactness_report(model, input_shape, search_radius=16):
+def exactness_report(model, input_shape, search_radius=16, quarter_turns=True):
     """Check Eq. 3 of Edixhoven et al. (2023) for every windowed layer.
 
     Walks every strided or padded convolution and pooling (relaxed_keras
@@ -206,6 +213,13 @@ def exactness_report(model, input_shape, search_radius=16):
         model: a built functional or Sequential `keras.Model`.
         input_shape: ``(H, W, C)`` without the batch axis.
         search_radius: how far to look for exact input sizes.
+        quarter_turns: the model is meant to be equivariant to rotations
+            by 90 degrees (p4, p4m, SE(2) with 4k elements; the default).
+            A quarter turn swaps height and width, so a layer whose window
+            or stride differs between the two axes is not exact even when
+            each axis satisfies Eq. 3 (e.g. a pooling with ``pool_size=(1,
+            3)``). ``False`` for models equivariant to 180-degree rotations
+            and mirrors only (p2, p2m), where such layers can be exact.
 
     Returns:
         `ExactnessReport` (print it for a table).
@@ -232,10 +246,11 @@ def exactness_report(model, input_shape, search_radius=16):
             f"integers. Received: input_shape={input_shape!r}"
         )
     input_shape = tuple(int(d) for d in input_shape)
+    quarter_turns = boolean(quarter_turns, "quarter_turns")
     layers = _windowed_layers(model)
     if not layers:
         return ExactnessReport(input_shape, [], (None, None))
-    rows = _rows_for(model, layers, input_shape)
+    rows = _rows_for(model, layers, input_shape, quarter_turns)
     suggestions = (None, None)
     if not all(row["exact"] for row in rows):
         size = input_shape[0]
@@ -244,7 +259,7 @@ def exactness_report(model, input_shape, search_radius=16):
             (
                 n
                 for n in range(size - 1, max(size - search_radius - 1, 0), -1)
-                if _is_exact_size(model, layers, channels_shape, n)
+                if _is_exact_size(model, layers, channels_shape, n, quarter_turns)
             ),
             None,
         )
@@ -252,7 +267,7 @@ def exactness_report(model, input_shape, search_radius=16):
             (
                 n
                 for n in range(size + 1, size + search_radius + 1)
-                if _is_exact_size(model, layers, channels_shape, n)
+                if _is_exact_size(model, layers, channels_shape, n, quarter_turns)
             ),
             None,
         )

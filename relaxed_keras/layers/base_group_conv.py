@@ -8,11 +8,14 @@ from keras import ops
 from keras import regularizers
 
 from relaxed_keras import groups as groups_lib
+from relaxed_keras.arguments import boolean
 from relaxed_keras.kernels import KernelTransform
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.kernel_cache import KernelCacheMixin
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
+from relaxed_keras.layers.spatial import as_floating
 from relaxed_keras.layers.spatial import channels_last_op
+from relaxed_keras.layers.spatial import check_quarter_turn_pairs
 from relaxed_keras.layers.spatial import group_features_spec
 from relaxed_keras.layers.spatial import standardize_pair
 from relaxed_keras.layers.spatial import to_group_layout
@@ -39,7 +42,8 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
             other than 180 degrees).
         group: a `CyclicGroup`/`DihedralGroup`, or a name such as ``"p4"``,
             ``"p4m"``.
-        strides: int or pair of ints.
+        strides: int or pair of ints (equal pairs for rotations other
+            than 180 degrees, as ``kernel_size`` and ``dilation_rate``).
         padding: ``"valid"``, ``"same"``, ``"valid_equiv"``,
             ``"same_equiv"`` or a non-negative int (see
             `relaxed_keras.layers.padding`).
@@ -95,14 +99,12 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
                 "supported (as in keras.layers.Conv2D). Received: "
                 f"strides={self.strides}, dilation_rate={self.dilation_rate}"
             )
-        if self.kernel_size[0] != self.kernel_size[1] and self.group.order > 2:
-            raise ValueError(
-                "Rotations by angles other than 180 degrees need square "
-                f"kernels. Received: kernel_size={self.kernel_size} for "
-                f"{self.group!r}"
-            )
+        check_quarter_turn_pairs(
+            type(self).__name__, self.group, kernel_size=self.kernel_size,
+            strides=self.strides, dilation_rate=self.dilation_rate,
+        )
         self.activation = activations.get(activation)
-        self.use_bias = use_bias
+        self.use_bias = boolean(use_bias, "use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
@@ -167,6 +169,7 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
         # graph break here once left the input reshape alone in a graph, which
         # inductor (torch 2.13) failed to compile with dynamic shapes.
         kernel = self.conv_kernel()
+        inputs = as_floating(inputs, self.compute_dtype)
         shape = ops.shape(inputs)
         x = inputs
         if not self.lifting:

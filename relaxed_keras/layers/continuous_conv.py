@@ -33,11 +33,13 @@ from keras import initializers
 from keras import ops
 
 from relaxed_keras import groups as groups_lib
+from relaxed_keras.arguments import boolean
 from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import channels_last_op
 from relaxed_keras.layers.spatial import check_built_features
+from relaxed_keras.layers.spatial import check_quarter_turn_pairs
 from relaxed_keras.layers.spatial import standardize_pair
 from relaxed_keras.layers.spatial import to_group_layout
 from relaxed_keras.layers.spatial import validate_group_features
@@ -181,6 +183,10 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             )
         self.strides = standardize_pair(strides, "strides")
         self.dilation_rate = standardize_pair(dilation_rate, "dilation_rate")
+        check_quarter_turn_pairs(
+            type(self).__name__, self.group, strides=self.strides,
+            dilation_rate=self.dilation_rate,
+        )
         self.padding = padding_lib.standardize_padding(padding)
         # Stored as a config, not a layer: an unbuilt template must not be
         # tracked as a sublayer (the built copy is `self.kernel_network`).
@@ -188,9 +194,9 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             kernels_lib.get(kernel_network)
         )
         self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.mask = bool(mask)
-        self.sample_offset = bool(sample_offset)
+        self.use_bias = boolean(use_bias, "use_bias")
+        self.mask = boolean(mask, "mask")
+        self.sample_offset = boolean(sample_offset, "sample_offset")
         self.bias_initializer = initializers.get(bias_initializer)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -435,7 +441,7 @@ class ContinuousGroupConv2D(BaseContinuousGroupConv):
 
     def __init__(self, filters, kernel_size, group="se2_8", resample=False, **kwargs):
         super().__init__(filters, kernel_size, group, **kwargs)
-        self.resample = bool(resample)
+        self.resample = boolean(resample, "resample")
 
     def _split_inputs(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):

@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 
+@keras.saving.register_keras_serializable(package="relaxed_keras")
 class KernelCache(keras.layers.Layer):
     """Holds one layer's expanded convolution kernel between refreshes.
 
@@ -34,11 +35,17 @@ class KernelCache(keras.layers.Layer):
     """
 
     def __init__(self, shape, **kwargs):
+        # Never trainable (a config from `get_config` carries the flag).
+        kwargs.pop("trainable", None)
         super().__init__(trainable=False, **kwargs)
+        self.cache_shape = tuple(int(d) for d in shape)
         self.value = self.add_weight(
-            name="value", shape=tuple(shape), initializer="zeros", trainable=False
+            name="value", shape=self.cache_shape, initializer="zeros", trainable=False
         )
         self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "shape": self.cache_shape}
 
     @property
     def weights(self):

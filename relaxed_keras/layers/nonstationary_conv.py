@@ -51,6 +51,7 @@ import numpy as np
 from keras import ops
 
 from relaxed_keras import groups as groups_lib
+from relaxed_keras.arguments import boolean
 from relaxed_keras.arguments import finite_float
 from relaxed_keras.arguments import non_negative_float
 from relaxed_keras.kernels import continuous as kernels_lib
@@ -152,8 +153,8 @@ class NonStationaryMixin:
         normalize_kernel,
         rematerialize,
     ):
-        self.normalize_kernel = bool(normalize_kernel)
-        self.rematerialize = bool(rematerialize)
+        self.normalize_kernel = boolean(normalize_kernel, "normalize_kernel")
+        self.rematerialize = boolean(rematerialize, "rematerialize")
         if not float(omega_prime_lr_factor) > 0:
             raise ValueError(
                 "`omega_prime_lr_factor` must be positive. Received: "

@@ -4,6 +4,7 @@ import keras
 from keras import backend
 from keras import ops
 
+from relaxed_keras.arguments import finite_float
 from relaxed_keras.layers.spatial import fold_group_axis
 from relaxed_keras.layers.spatial import folds_group_axis
 from relaxed_keras.layers.spatial import mean_over_group
@@ -158,12 +159,12 @@ class SpatialLayerNormalization(keras.layers.Layer):
     torch's trailing ``normalized_shape``).
 
     Args:
-        epsilon: added to the variance.
+        epsilon: added to the variance (a positive float).
     """
 
     def __init__(self, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = epsilon
+        self.epsilon = finite_float(epsilon, "epsilon", positive=True)
 
     def build(self, input_shape):
         if len(input_shape) not in (4, 5):

@@ -123,7 +123,14 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
         temperature_decay_steps=1000,
         **kwargs,
     ):
-        kwargs.pop("resample", None)
+        # Its output elements are its own samples, never the input's.
+        if kwargs.pop("resample", True) is not True:
+            raise ValueError(
+                "PartialGroupConv2D always resamples (its output elements "
+                "are drawn from its learned distribution); `resample` can "
+                "only be True. For a layer that keeps the input's elements, "
+                "use ContinuousGroupConv2D(resample=False)."
+            )
         super().__init__(filters, kernel_size, group, resample=True, **kwargs)
         self.distribution_lr_factor = finite_float(
             distribution_lr_factor, "distribution_lr_factor", positive=True

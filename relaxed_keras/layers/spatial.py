@@ -25,6 +25,33 @@ def standardize_pair(value, name):
     )
 
 
+def as_floating(x, dtype):
+    """Integer or boolean inputs (raw images, e.g. ``uint8``) cast to
+    ``dtype``, the layer's compute dtype; floating inputs pass unchanged
+    (Keras has cast those already). Convolution and padding with ``-inf``
+    need a floating type on every backend."""
+    if "float" in keras.backend.standardize_dtype(x.dtype):
+        return x
+    return ops.cast(x, dtype)
+
+
+def check_quarter_turn_pairs(layer_name, group, **pairs):
+    """Rotations by angles other than 180 degrees swap height and width, so
+    a layer equivariant to them needs the same window along both: a
+    ValueError naming the first argument whose pair differs. Rotations by
+    180 degrees (``group.order <= 2``) keep the axes: any pair is fine."""
+    if group.order <= 2:
+        return
+    for name, pair in pairs.items():
+        if pair[0] != pair[1]:
+            raise ValueError(
+                f"{layer_name}: rotations by angles other than 180 degrees "
+                f"need the same `{name}` along height and width (square "
+                "windows and strides: a quarter turn swaps the axes). "
+                f"Received: {name}={pair} for {group!r}"
+            )
+
+
 def pad_spatial(x, pads, value=0.0):
     """``x`` ``[B, H, W, ...]`` padded with ``value`` by ``pads = ((top,
     bottom), (left, right))`` pixels.

@@ -5,6 +5,7 @@ from keras import ops
 
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
+from relaxed_keras.layers.spatial import as_floating
 from relaxed_keras.layers.spatial import channels_last_op
 from relaxed_keras.layers.spatial import standardize_pair
 
@@ -47,6 +48,7 @@ class BaseSpatialPooling(SpatialSamplingMixin, keras.layers.Layer):
         self.compute_output_shape(input_shape)
 
     def call(self, inputs):
+        inputs = as_floating(inputs, self.compute_dtype)
         shape = ops.shape(inputs)
         x = inputs
         if len(inputs.shape) == 5:
@@ -128,7 +130,10 @@ class GroupAveragePooling2D(BaseSpatialPooling):
         pads = self.spatial_padding(spatial_shape)
         if not any(p for pair in pads for p in pair):
             return pooled
-        ones = ops.ones((1, x.shape[1], x.shape[2], 1), dtype=x.dtype)
+        # The dynamic shape: a model traced with unknown height and width
+        # (TensorFlow retraces with relaxed shapes) has None in x.shape.
+        shape = ops.shape(x)
+        ones = ops.ones((1, shape[1], shape[2], 1), dtype=x.dtype)
         counts = channels_last_op(
             ops.average_pool,
             self._pad(ones, spatial_shape),
