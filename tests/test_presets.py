@@ -176,6 +176,24 @@ def test_readme_preset_table_is_up_to_date():
     assert rk.zoo.preset_table() in readme
 
 
+def test_model_cards_are_up_to_date_and_name_the_sweep_size():
+    """Each shipped card is `render_model_card` of its metadata; the
+    rotation-sweep caption gives the images actually used (it said "500"
+    for the 200-image MNIST6 test sets)."""
+    from relaxed_keras.zoo.cards import render_model_card
+
+    for name in PRESETS:
+        meta = rk.zoo.load_metadata(name)
+        with open(os.path.join(presets_lib.preset_path(name), presets_lib.CARD_FILE)) as f:
+            card = f.read()
+        assert card == render_model_card(meta), name
+        if meta.get("rotation_sweep"):
+            images = min(500, meta["test_images"])
+            assert f"on the first {images} test images rotated" in card, name
+    assert "first 200 test images" in render_model_card(
+        rk.zoo.load_metadata("p4cnn_strict_mnist6_180"))
+
+
 @pytest.mark.slow
 def test_presets_load_after_a_plain_pip_install(tmp_path):
     """Build a wheel from the sources, install it (not editable) into a

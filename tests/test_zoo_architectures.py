@@ -162,6 +162,23 @@ def test_partial_gcnn_variant_has_nine_convolutions():
     assert len([l for l in laine.layers if isinstance(l, keras.layers.Conv2D)]) == 9
 
 
+def test_partial_gcnn_variant_widths_are_per_group_element():
+    """As in the Partial G-CNN reference code (and ResNetCK): 128, 128,
+    256 x 7 channels per group element in every mode (they used to be
+    divided by sqrt(|G|): 64, 64, 128 x 7 for p4); Laine & Aila's variant
+    keeps the parameter-matched division."""
+    expected = [128, 128] + [256] * 7
+    for mode, group in (("strict", "p4"), ("none", "p4")):
+        model = rk.zoo.build("cnn13", variant="partial_gcnn", equivariance=mode,
+                             group=group, input_shape=(8, 8, 3))
+        widths = [layer.filters for layer in model.layers if hasattr(layer, "filters")]
+        assert widths == expected, (mode, widths)
+    laine = rk.zoo.build("cnn13", equivariance="strict", group="p4",
+                         input_shape=(16, 16, 3))
+    widths = [layer.filters for layer in laine.layers if hasattr(layer, "filters")]
+    assert widths == [64] * 3 + [128] * 3 + [256, 128, 64], widths
+
+
 def test_architecture_table_lists_descriptions_and_counts():
     rows = {row["name"]: row for row in rk.zoo.architecture_table()}
     assert sorted(rows) == sorted(ARCHITECTURES)

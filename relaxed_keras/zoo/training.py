@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from relaxed_keras.zoo import presets as presets_lib
+from relaxed_keras.zoo.cards import SWEEP_IMAGES
 from relaxed_keras.zoo.recipes import get_recipe
 from relaxed_keras.zoo.recipes import validate_recipe
 
@@ -58,7 +59,7 @@ def callbacks_for(model):
     return []
 
 
-def measure(model, x_test, y_test, batch_size=256, sweep_size=500):
+def measure(model, x_test, y_test, batch_size=256, sweep_size=SWEEP_IMAGES):
     """The numbers a model card reports: test accuracy, accuracy on the
     first `PROBE_TEST_SLICE` test images, invariance error to 90-degree
     rotations, accuracy against rotation angle, learned equivariance."""
