@@ -1,8 +1,10 @@
 """Model architectures with an ``equivariance=`` switch, and their registry.
 
 Every architecture is a functional `keras.Model` built in one graph; the
-``equivariance`` argument (``"none"``, ``"strict"``, ``"relaxed"``) and the
-``group`` (``"p4"``, ``"p4m"``) only change the layers inside.
+``equivariance`` argument (``"none"``, ``"strict"``, ``"relaxed"``, and
+where the architecture has them ``"partial"`` and ``"soft"``) and the
+``group`` (``"p4"``, ``"p4m"``, or a continuous group such as ``"se2_8"``)
+only change the layers inside.
 """
 
 from relaxed_keras.models.cnn7 import CNN7

@@ -49,8 +49,11 @@ class CohenWellingCNN(ZooModel):
     Args:
         input_shape: ``(H, W, C)``.
         num_classes: logits.
-        equivariance: ``"none"``, ``"strict"``, ``"relaxed"``.
-        group: ``"p4"`` or ``"p4m"``.
+        equivariance: ``"none"``, ``"strict"``, ``"relaxed"``,
+            ``"partial"`` or ``"soft"`` (see `relaxed_keras.models.blocks`).
+        group: ``"p4"`` or ``"p4m"``; in the partial and soft modes also a
+            continuous group such as ``"se2_8"`` (there ``"p4"`` means
+            ``SE2(4)``).
         width: channels per group element (default by the rule above).
         dropout: dropout rate.
         normalization: ``"batch"`` (the papers) or ``"layer"``
