@@ -73,6 +73,9 @@ def test_clip_with_equal_bounds_clips_and_round_trips():
     (lambda: L.ContinuousGroupConv2D(2, 3, "se2_4", resample="no"), "resample"),
     (lambda: L.NonStationaryConv2D(2, 3, normalize_kernel="no"), "normalize_kernel"),
     (lambda: L.NonStationaryConv2D(2, 3, rematerialize="no"), "rematerialize"),
+    (lambda: L.NonStationaryConv2D(2, 3, omega_prime_lr_factor=0.0), "omega_prime_lr_factor"),
+    (lambda: L.NonStationaryConv2D(2, 3, omega_prime_lr_factor=float("inf")),
+     "omega_prime_lr_factor"),
     (lambda: L.SpatialLayerNormalization(epsilon=-1e-3), "epsilon"),
     (lambda: L.SpatialLayerNormalization(epsilon="1e-5"), "epsilon"),
     # Always resamples: resample=False used to be dropped without a word.

@@ -155,12 +155,9 @@ class NonStationaryMixin:
     ):
         self.normalize_kernel = boolean(normalize_kernel, "normalize_kernel")
         self.rematerialize = boolean(rematerialize, "rematerialize")
-        if not float(omega_prime_lr_factor) > 0:
-            raise ValueError(
-                "`omega_prime_lr_factor` must be positive. Received: "
-                f"{omega_prime_lr_factor!r}"
-            )
-        self.omega_prime_lr_factor = float(omega_prime_lr_factor)
+        self.omega_prime_lr_factor = finite_float(
+            omega_prime_lr_factor, "omega_prime_lr_factor", positive=True
+        )
         self.omega = _frequencies(omega, self.relative_dims, "omega")
         self.omega_prime = _frequencies(omega_prime, self.absolute_dims, "omega_prime")
         if learn_omega_prime is True:
