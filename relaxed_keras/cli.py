@@ -126,8 +126,8 @@ def cmd_list(args):
     for name in zoo.list_presets():
         meta = zoo.load_metadata(name)
         rows.append((name, meta["dataset"], f"{meta['test_accuracy']:.2f}",
-                     f"{meta['parameters']:,}"))
-    _print_table(("preset", "data set", "test acc. %", "params"), rows)
+                     f"{meta.get('trainable_parameters', meta['parameters']):,}"))
+    _print_table(("preset", "data set", "test acc. %", "trainable params"), rows)
     return 0
 
 

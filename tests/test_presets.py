@@ -79,6 +79,7 @@ def test_cheapest_recipe_reproduces_its_card(tmp_path):
     card = rk.zoo.load_metadata(name)
     assert abs(meta["test_accuracy"] - card["test_accuracy"]) <= 3.0
     assert meta["parameters"] == card["parameters"]
+    assert meta["trainable_parameters"] == card["trainable_parameters"]
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -86,6 +87,7 @@ def test_preset_reproduces_its_probe_logits_and_card_accuracy(name):
     meta = rk.zoo.load_metadata(name)
     model = rk.zoo.load(name, compile=False)
     assert model.count_params() == meta["parameters"]
+    assert presets_lib.trainable_parameters(model) == meta["trainable_parameters"]
     probe = presets_lib.probe_batch(model.input_shape[1:])
     logits = model.predict(probe, verbose=0)
     reference = np.asarray(meta["probe_logits"])

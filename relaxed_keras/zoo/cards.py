@@ -66,7 +66,7 @@ def render_model_card(metadata):
         "| --- | --- |",
         f"| test accuracy | {metadata['test_accuracy']:.2f} % on "
         f"{metadata['test_images']} test images |",
-        f"| parameters | {metadata['parameters']:,} |",
+        _parameters_row(metadata),
         f"| invariance error, 90-degree rotations (relative, 32 test images) | "
         f"{metadata['rot90_invariance_error']:.2e} |",
         f"| training time | {metadata['train_seconds']:.0f} s "
@@ -130,13 +130,26 @@ def render_model_card(metadata):
     return "\n".join(lines)
 
 
+def _parameters_row(metadata):
+    """The card's parameter count: trainable entries (what the papers
+    count), and `count_params` (all weights) when it differs."""
+    total = metadata["parameters"]
+    trainable = metadata.get("trainable_parameters")
+    if trainable is None:
+        return f"| parameters (`count_params`) | {total:,} |"
+    if trainable == total:
+        return f"| parameters | {trainable:,} trainable |"
+    return (f"| parameters | {trainable:,} trainable; {total:,} with the "
+            "non-trainable weights (batch-norm statistics, fixed buffers) |")
+
+
 def preset_table(names=None):
     """Markdown table of presets with their measured test accuracy, read
     from the metadata files (never typed by hand)."""
     names = presets_lib.list_presets() if names is None else names
     lines = [
         "| preset | architecture | mode | group | data set | train images | "
-        "test acc. (%) | params |",
+        "test acc. (%) | trainable params |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in names:
@@ -147,7 +160,8 @@ def preset_table(names=None):
         lines.append(
             f"| `{name}` | {meta['architecture']} | {mode} | {group} | "
             f"{meta['dataset']} | {meta['split']['train_images']} | "
-            f"{meta['test_accuracy']:.2f} | {meta['parameters']:,} |"
+            f"{meta['test_accuracy']:.2f} | "
+            f"{meta.get('trainable_parameters', meta['parameters']):,} |"
         )
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ The presets shipped with the package live in ``relaxed_keras/zoo/presets``
 import difflib
 import hashlib
 import json
+import math
 import os
 
 import numpy as np
@@ -244,6 +245,13 @@ def _float32_twin(model):
     return twin
 
 
+def trainable_parameters(model):
+    """Entries of the model's trainable weights (`count_params` also
+    counts batch-norm statistics and fixed buffers such as random Fourier
+    features and Gumbel schedule counters)."""
+    return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))
+
+
 def save_preset(model, folder, architecture, metadata):
     """Write a preset folder (config, weights, metadata with sha256 and
     probe logits, model card). Returns the metadata written."""
@@ -263,6 +271,7 @@ def save_preset(model, folder, architecture, metadata):
     metadata["architecture"] = architecture
     metadata["weights_sha256"] = sha256_of(weights)
     metadata["parameters"] = int(model.count_params())
+    metadata["trainable_parameters"] = trainable_parameters(model)
     metadata["probe_logits"] = np.asarray(
         _float32_twin(model).predict(probe, verbose=0), "float64"
     ).round(6).tolist()
