@@ -62,9 +62,10 @@ class ResNetCK(ZooModel):
     Args:
         input_shape, num_classes, equivariance, group, num_filter_banks,
         alpha: as for every zoo model.
-        width: channels of the first block (doubled for the second).
-        num_blocks: residual blocks; block ``i`` has ``width * 2^(i // 1)``
-            capped at ``2 * width``.
+        width: channels of the first block; every later block has
+            ``2 * width``.
+        num_blocks: residual blocks (widths ``[width, 2 * width, 2 *
+            width, ...]``).
         kernel_size: kernel size of the block convolutions.
         dropout: dropout rate inside the blocks.
         pool_blocks: after which stages (0 = stem) to max-pool.
