@@ -22,12 +22,14 @@ The integer arithmetic uses the tensors' own operators (``//``, ``%``,
 ``*``), which every backend defines with Python's floor semantics, and
 `keras.ops` only where no operator exists (xor): under torch.compile
 dynamo traces each `keras.ops` call through Keras's dispatch (argument
-conversion, dtype promotion). One draw made 42 such calls, now 16;
+conversion, dtype promotion). One draw made 42 such calls, then 16 (17 with
+`next_seed`'s `concatenate`, see there);
 the small partial test model's tracing went from 102 s to 95 s
 (BENCHMARKS.md, torch.compile).
 """
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -60,7 +62,11 @@ def _mix(x):
 def next_seed(seed_generator):
     """The generator's current ``[seed, counter]`` state as non-negative
     int32, advancing the counter by one (what `SeedGenerator.next` does,
-    without the NumPy constant torch's dynamo cannot trace)."""
+    without the NumPy constant torch's dynamo cannot trace).
+
+    Args:
+        seed_generator: a `keras.random.SeedGenerator`.
+    """
     if not isinstance(seed_generator, keras.random.SeedGenerator):
         raise ValueError(
             "`seed_generator` must be a keras.random.SeedGenerator, "
@@ -70,6 +76,15 @@ def next_seed(seed_generator):
     # variable and see the increment below (Keras's `next` does the same).
     state = ops.convert_to_tensor(seed_generator.state.value) * 1
     seed_generator.state.assign(state + ops.cast(ops.arange(2), state.dtype))
+    # The same two numbers, through an op that torch's min-cut partitioner
+    # (inductor) may not recompute (`cat` is not on its list of recomputable
+    # ops). Without it, a compiled training step recomputed the draws in the
+    # backward pass from the state variable, which the `assign` above has
+    # already advanced in place: the gradients belonged to the next step's
+    # dropout mask and offsets (dense kernel 0.996 against 0.981 after two
+    # SGD steps; tests/test_random.py, compiled training). The partitioner
+    # now saves these 8 bytes for the backward pass instead.
+    state = ops.concatenate([state[:1], state[1:]])
     return ops.cast(state % MODULUS, "int32")
 
 
@@ -77,13 +92,21 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed_generator=None):
     """Uniform numbers in ``[minval, maxval)`` from a `SeedGenerator`.
 
     Each call advances the generator once; entry ``i`` of the result hashes
-    ``(seed, counter, i)``. 24 random bits per number (the float32 mantissa).
+    ``(seed, counter, i)``. 24 random bits per number (the float32 mantissa):
+    ``minval + (maxval - minval) * k / 2**24`` for an integer ``k`` in
+    ``[0, 2**24)``, computed in float32 and then cast to ``dtype``.
 
     Args:
-        shape: static shape of the result (a tuple of ints; ``()`` for a
-            scalar).
+        shape: static shape of the result (a tuple of non-negative ints;
+            ``()`` for a scalar).
         minval: lower bound (inclusive).
-        maxval: upper bound (exclusive).
+        maxval: upper bound, exclusive before rounding: the largest number,
+            ``minval + (maxval - minval) * (1 - 2**-24)``, rounds to
+            ``maxval`` itself in a float16 or bfloat16 ``dtype`` (about
+            one draw in 4096 for float16, one in 512 for bfloat16, with
+            ``[0, 1)``) and, for some ranges, in float32 (one draw in
+            2**24; ``[1, 2)``: ``1 + (1 - 2**-24)`` rounds to 2). Float32
+            draws from ``[0, 1)``, the layers' offsets, never reach 1.
         dtype: float dtype of the result (default `keras.config.floatx()`).
         seed_generator: the layer's `keras.random.SeedGenerator`.
 
@@ -94,6 +117,22 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed_generator=None):
     >>> tuple(u.shape)
     (3,)
     """
+    shape = tuple(shape)
+    if any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 0
+           for d in shape):
+        # int(2.5) used to draw 2 numbers; a negative size failed inside
+        # the backend.
+        raise ValueError(
+            "`shape` must be a tuple of non-negative integers. "
+            f"Received: shape={shape!r}"
+        )
+    dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+    if not keras.backend.is_float_dtype(dtype):
+        # An integer cast of [0, 1) used to return zeros.
+        raise ValueError(
+            "`dtype` must be a floating point dtype, as in "
+            f"`keras.random.uniform`. Received: dtype={dtype}"
+        )
     shape = tuple(int(d) for d in shape)
     size = math.prod(shape)
     if size >= MODULUS - 1:
@@ -107,7 +146,7 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed_generator=None):
     h = _mix(_mix(h))
     unit = ops.cast(h // 2**7, "float32") * (1.0 / 2**24)
     values = minval + (maxval - minval) * ops.reshape(unit, shape)
-    return ops.cast(values, dtype or keras.config.floatx())
+    return ops.cast(values, dtype)
 
 
 # Dropout masks: one hash per entry, as large as the feature map, so the

@@ -204,3 +204,61 @@ def test_dropout_compiled_gives_the_eager_masks():
     assert 0 < (eager == 0).sum() < eager.size
     assert not np.array_equal(eager[0] == 0, eager[2] == 0)
     np.testing.assert_array_equal(compiled, eager)
+
+
+class _ScaleByUniform(keras.layers.Layer):
+    """``w * x * u`` with one ``u ~ U[0, 1)`` drawn per training call."""
+
+    def __init__(self, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(), initializer="ones")
+
+    def call(self, inputs):
+        u = rk.random.uniform((), seed_generator=self.seed_generator)
+        return self.w * inputs * u
+
+
+@pytest.mark.inductor
+def test_compiled_training_differentiates_the_draws_of_its_forward_pass():
+    """Under `jit_compile=True` the backward pass uses the numbers that
+    the forward pass drew: two SGD steps of a model with a `uniform` draw
+    and a `dropout` mask give the weights of eager training. torch
+    inductor's min-cut partitioner recomputed the draws in the backward
+    pass from the seed state, which the forward pass had already advanced
+    in place: the gradients belonged to the next step's mask and offset
+    (a Dense kernel entry 0.996 against 0.981 eager). Each training step
+    draws anew in both modes: the generators' counters advance once per
+    step."""
+    x = np.ones((16, 8), "float32")
+    y = np.zeros((16, 8), "float32")
+    weights = []
+    for jit_compile in (False, True):
+        inputs = keras.Input((8,))
+        hidden = keras.layers.Dense(8, kernel_initializer="ones", use_bias=False)(inputs)
+        scale, dropout = _ScaleByUniform(5), rk.layers.Dropout(0.5, seed=3)
+        model = keras.Model(inputs, dropout(scale(hidden)))
+        model.compile(keras.optimizers.SGD(0.01), "mse", jit_compile=jit_compile)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        weights.append([to_numpy(v) for v in model.trainable_variables])
+        for layer, seed in ((scale, 5), (dropout, 3)):
+            assert to_numpy(layer.seed_generator.state).tolist() == [seed, 2]
+    for eager, compiled in zip(*weights):
+        np.testing.assert_allclose(compiled, eager, rtol=1e-5)
+
+
+def test_uniform_rejects_bad_shapes_and_integer_dtypes():
+    """A negative or fractional size and an integer dtype are refused with
+    a ValueError naming the argument, as `keras.random.uniform` does (a
+    size of 2.5 used to draw 2 numbers, a negative one to fail inside the
+    backend, and dtype="int32" to return zeros)."""
+    generator = keras.random.SeedGenerator(1)
+    for shape in ((-3,), (2.5,), (None, 2), (True,)):
+        with pytest.raises(ValueError, match="shape"):
+            rk.random.uniform(shape, seed_generator=generator)
+    with pytest.raises(ValueError, match="dtype"):
+        rk.random.uniform((4,), dtype="int32", seed_generator=generator)
+    assert to_numpy(generator.state).tolist()[1] == 0  # nothing drawn
+    assert tuple(rk.random.uniform((np.int64(2), 0), seed_generator=generator).shape) == (2, 0)
