@@ -21,13 +21,19 @@ class GumbelTemperatureSchedule(keras.callbacks.Callback):
     to ``epochs * steps_per_epoch`` (so the temperature decays linearly
     from ``temperature_start`` to ``temperature_end`` over the whole run,
     as the reference code) and, with ``reset=True``, restarts the counter.
+    A `fit` that resumes at ``initial_epoch`` restarts it at
+    ``initial_epoch * steps_per_epoch``, where the uninterrupted run would
+    be (as Keras's epoch-indexed schedules do), so the temperature still
+    reaches ``temperature_end`` at the last epoch.
 
     Args:
         total_steps: horizon to use instead of ``epochs * steps`` (a
             positive integer); needed when `fit` cannot know its steps per
             epoch (a `tf.data` pipeline of unknown cardinality, a generator
             without ``steps_per_epoch``).
-        reset: restart the step counter at the start of `fit`.
+        reset: restart the step counter at the start of `fit` (at 0, or at
+            ``initial_epoch * steps_per_epoch`` when `fit` knows its steps
+            per epoch).
     """
 
     def __init__(self, total_steps=None, reset=True):
@@ -36,8 +42,12 @@ class GumbelTemperatureSchedule(keras.callbacks.Callback):
             total_steps = positive_int(total_steps, "total_steps")
         self.total_steps = total_steps
         self.reset = boolean(reset, "reset")
+        self._resume_layers = []
 
     def on_train_begin(self, logs=None):
+        # The layers whose counter the first `on_epoch_begin` moves to
+        # `initial_epoch * steps` (a `fit` that resets and knows its steps).
+        self._resume_layers = []
         layers = [layer for layer in _flatten(self.model)
                   if hasattr(layer, "gumbel_decay_steps") and layer.built]
         if not layers:
@@ -65,6 +75,18 @@ class GumbelTemperatureSchedule(keras.callbacks.Callback):
             layer.gumbel_decay_steps.assign(float(max(1, total)))
             if self.reset:
                 layer.gumbel_step.assign(0.0)
+        if self.reset and self.params.get("steps"):
+            self._resume_layers = layers
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras tells callbacks `initial_epoch` only here: the first epoch
+        # of a resumed `fit`. The counter used to restart at 0 there, and a
+        # run resumed halfway ended at the temperature of its middle.
+        layers, self._resume_layers = self._resume_layers, []
+        if epoch and layers:
+            start = float(epoch * self.params["steps"])
+            for layer in layers:
+                layer.gumbel_step.assign(start)
 
 
 class LearnedEquivarianceLogger(keras.callbacks.Callback):

@@ -62,14 +62,32 @@ def callbacks_for(model):
 def measure(model, x_test, y_test, batch_size=256, sweep_size=SWEEP_IMAGES):
     """The numbers a model card reports: test accuracy, accuracy on the
     first `PROBE_TEST_SLICE` test images, invariance error to 90-degree
-    rotations, accuracy against rotation angle, learned equivariance."""
-    from relaxed_keras import diagnostics
+    rotations (first 32 images), accuracy against rotation angle (first
+    ``sweep_size`` images), learned equivariance.
 
+    Args:
+        model: classifier returning logits or probabilities.
+        x_test: images ``[N, H, W, C]``.
+        y_test: integer labels ``[N]`` (or ``[N, 1]``), or one-hot
+            ``[N, classes]``.
+        batch_size: prediction batch size (also of the rotation sweep).
+        sweep_size: number of test images in the rotation sweep.
+
+    Returns:
+        dict of the card's numbers (accuracies in percent).
+    """
+    from relaxed_keras import diagnostics
+    from relaxed_keras.arguments import positive_int
+
+    batch_size = positive_int(batch_size, "batch_size")
+    sweep_size = positive_int(sweep_size, "sweep_size")
+    y_test = _labels(y_test, len(x_test))
     logits = model.predict(x_test, batch_size=batch_size, verbose=0)
     correct = np.argmax(logits, axis=-1) == y_test
     sweep = diagnostics.rotation_sweep(
         model, x_test[:sweep_size], y_test[:sweep_size],
         angles=tuple(range(0, 360, 30)), circle_crop=False,
+        batch_size=batch_size,
     )
     return {
         "test_accuracy": round(100 * float(correct.mean()), 3),
@@ -87,6 +105,25 @@ def measure(model, x_test, y_test, batch_size=256, sweep_size=SWEEP_IMAGES):
         ],
         "learned_equivariance": _rounded(diagnostics.learned_equivariance(model)),
     }
+
+
+def _labels(y, count):
+    """Integer labels ``[count]`` from ``[count]``, ``[count, 1]`` or one-hot
+    ``[count, classes]`` labels. ``[N, 1]`` labels used to broadcast against
+    the ``[N]`` predictions (an ``N x N`` comparison) and read as one-hot
+    with a single class in the rotation sweep (every label 0)."""
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    elif labels.ndim == 2:
+        labels = labels.argmax(axis=1)
+    if labels.ndim != 1 or len(labels) != count:
+        raise ValueError(
+            f"`y_test` must hold one label per image: integer labels "
+            f"[{count}] (or [{count}, 1]) or one-hot [{count}, classes]. "
+            f"Received: y_test of shape {np.shape(y)}"
+        )
+    return labels
 
 
 def train_recipe(recipe, output=None, distribute=None, verbose="auto",
