@@ -22,8 +22,8 @@ The integer arithmetic uses the tensors' own operators (``//``, ``%``,
 ``*``), which every backend defines with Python's floor semantics, and
 `keras.ops` only where no operator exists (xor): under torch.compile
 dynamo traces each `keras.ops` call through Keras's dispatch (argument
-conversion, dtype promotion). One draw made 42 such calls, then 16 (17 with
-`next_seed`'s `concatenate`, see there);
+conversion, dtype promotion). One draw made 42 such calls, then 16 (19 with
+`read_state`'s copy, see there);
 the small partial test model's tracing went from 102 s to 95 s
 (BENCHMARKS.md, torch.compile).
 """
@@ -59,6 +59,39 @@ def _mix(x):
     return ops.bitwise_xor(x, x // 2**15)
 
 
+def read_state(variable):
+    """The value of a state variable that the caller then updates in place
+    (a seed state, a step counter), as a tensor that a compiled training
+    step keeps for its backward pass.
+
+    `* 1` copies: on TensorFlow the read would otherwise alias the variable
+    and see the update (Keras's `SeedGenerator.next` does the same). The
+    value then goes through a concatenate, an op that torch's min-cut
+    partitioner (inductor) does not recompute: without it, a compiled
+    training step recomputed what depends on the value (dropout masks,
+    offsets, the Gumbel temperature) in the backward pass from the
+    variable, which the update had already advanced in place, so the
+    gradients belonged to the next step's draws (a dense kernel entry
+    0.996 against 0.981 eager after two SGD steps; tests/test_random.py).
+    The partitioner saves the concatenation (twice the variable's size)
+    instead; the values are unchanged (checked with a plain read in its
+    place: tests/test_random.py fails on torch).
+
+    Args:
+        variable: a `keras.Variable`.
+    """
+    value = ops.convert_to_tensor(variable.value) * 1
+    flat = ops.reshape(value, (-1,))
+    # Each entry next to a zero, then their sum (exact). Forms that did not
+    # work with torch 2.13 (the backward pass still read the variable): a
+    # concatenate with an empty tensor or of one operand (inductor turns it
+    # into a recomputable clone), the first half of a concatenate of two
+    # copies, and the maximum of two copies.
+    pair = ops.concatenate([flat[:, None], ops.zeros_like(flat)[:, None]], axis=1)
+    kept = ops.cast(ops.sum(pair, axis=1), value.dtype)
+    return ops.reshape(kept, value.shape)
+
+
 def next_seed(seed_generator):
     """The generator's current ``[seed, counter]`` state as non-negative
     int32, advancing the counter by one (what `SeedGenerator.next` does,
@@ -72,19 +105,8 @@ def next_seed(seed_generator):
             "`seed_generator` must be a keras.random.SeedGenerator, "
             f"got {seed_generator!r}."
         )
-    # `* 1` copies: on TensorFlow the read would otherwise alias the
-    # variable and see the increment below (Keras's `next` does the same).
-    state = ops.convert_to_tensor(seed_generator.state.value) * 1
+    state = read_state(seed_generator.state)
     seed_generator.state.assign(state + ops.cast(ops.arange(2), state.dtype))
-    # The same two numbers, through an op that torch's min-cut partitioner
-    # (inductor) may not recompute (`cat` is not on its list of recomputable
-    # ops). Without it, a compiled training step recomputed the draws in the
-    # backward pass from the state variable, which the `assign` above has
-    # already advanced in place: the gradients belonged to the next step's
-    # dropout mask and offsets (dense kernel 0.996 against 0.981 after two
-    # SGD steps; tests/test_random.py, compiled training). The partitioner
-    # now saves these 8 bytes for the backward pass instead.
-    state = ops.concatenate([state[:1], state[1:]])
     return ops.cast(state % MODULUS, "int32")
 
 

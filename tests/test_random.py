@@ -3,6 +3,7 @@ layers draw in training (same numbers on every backend, a state advance
 that compiles on torch, uniform enough for offsets and Gumbel noise)."""
 
 import keras
+from keras import ops
 import numpy as np
 import pytest
 
@@ -262,3 +263,43 @@ def test_uniform_rejects_bad_shapes_and_integer_dtypes():
         rk.random.uniform((4,), dtype="int32", seed_generator=generator)
     assert to_numpy(generator.state).tolist()[1] == 0  # nothing drawn
     assert tuple(rk.random.uniform((np.int64(2), 0), seed_generator=generator).shape) == (2, 0)
+
+
+class _CountedScale(keras.layers.Layer):
+    """``w * x / (1 + step)`` with a step counter advanced in every training
+    call, the pattern of the partial layers' Gumbel temperature."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(), initializer="ones")
+        self.step = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def call(self, inputs, training=None):
+        step = ops.convert_to_tensor(0.0)
+        if training:
+            step = rk.random.read_state(self.step)
+            self.step.assign(step + 1.0)
+        return self.w * inputs / (1.0 + step)
+
+
+@pytest.mark.inductor
+def test_compiled_training_differentiates_with_the_counter_it_read():
+    """`read_state` keeps the value a compiled training step read from a
+    counter it then advances: the backward pass uses that value, not the
+    advanced one (two SGD steps give the eager weights, 1e-5). With a plain
+    read, inductor recomputed ``1 / (1 + step)`` in the backward pass from
+    the advanced counter (the Gumbel temperature of the partial layers
+    with mirrors)."""
+    x = np.ones((16, 4), "float32")
+    y = np.zeros((16, 4), "float32")
+    weights = []
+    for jit_compile in (False, True):
+        layer = _CountedScale()
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, layer(inputs))
+        model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=jit_compile)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        assert float(to_numpy(layer.step)) == 2.0
+        weights.append(float(to_numpy(layer.w)))
+    # Eager: w <- w (1 - 0.2 / (1 + s)^2) for s = 0, 1: 0.8 * 0.95.
+    np.testing.assert_allclose(weights[0], 0.76, rtol=1e-5)
+    np.testing.assert_allclose(weights[1], weights[0], rtol=1e-5)

@@ -259,12 +259,12 @@ class PartialGroupConv2D(ContinuousGroupConv2D):
         if self.mirror_logit is not None:
             step = None
             if training:
-                # Update the counter first and use the local value: the
-                # variable must not change after the graph has read it
-                # (torch's compiled autograd checks saved tensors).
-                step = ops.convert_to_tensor(self.gumbel_step) + 1.0
-                self.gumbel_step.assign(step)
-                step = step - 1.0
+                # The counter's value before its update, kept for the
+                # backward pass (`read_state`: a compiled torch step
+                # recomputed the temperature there from the advanced
+                # counter).
+                step = rk_random.read_state(self.gumbel_step)
+                self.gumbel_step.assign(step + 1.0)
             weight = self.mirror_weight(random, step)
         return self.group.elements_from_angles(angles, mirror_weight=weight)
 
