@@ -399,10 +399,15 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    # Before any computation: XLA reads its flags once (see xla_cpu).
+    # Before any computation: XLA reads its flags once (see xla_cpu). JAX
+    # only: TensorFlow's XLA gained nothing measurable from the flag, and
+    # it aborts on a flag its own XLA version does not know.
+    import keras
+
     from relaxed_keras import xla_cpu
 
-    xla_cpu.use_eigen_convolutions()
+    if keras.backend.backend() == "jax":
+        xla_cpu.use_eigen_convolutions()
     policy = getattr(args, "dtype_policy", None)
     previous = None
     if policy is not None:
