@@ -73,9 +73,13 @@ def main(argv=None):
     )
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--source", default="auto")
-    parser.add_argument("--modes", nargs="+", default=["none", "strict", "relaxed"])
+    parser.add_argument("--modes", nargs="+", default=["none", "strict", "relaxed"],
+                        choices=list(NAMES))
     parser.add_argument("--output", default=None, help="write results as JSON")
     args = parser.parse_args(argv)
+    for name in ("epochs", "train_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
 
     data = rk.datasets.noisy_rotated_mnist(args.noise, args.sigma, source=args.source)
     clean = rk.datasets.noisy_rotated_mnist(
@@ -95,7 +99,7 @@ def main(argv=None):
         )
         for mode in args.modes
     ]
-    paper = PAPER.get((args.noise, round(args.sigma, 1)), {})
+    paper = PAPER.get((args.noise, args.sigma), {})  # nan for other sigmas
     print(
         f"\n{'model':<14}{'params':>8}{'noisy %':>9}{'clean %':>9}"
         f"{'paper noisy':>13}{'paper clean':>13}{'inv. error':>12}{'train s':>9}"

@@ -17,8 +17,11 @@ import relaxed_keras as rk
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--test-size", type=int, default=None,
-                    help="evaluate the first N test images (default: all 200)")
+                    help="evaluate the first N test images (default: all 200; "
+                    "the strict model's 50 %% needs the whole paired set)")
 args = parser.parse_args()
+if args.test_size is not None and args.test_size < 1:
+    parser.error(f"--test-size must be >= 1. Received: {args.test_size}")
 (_, _), (x_test, y_test) = rk.datasets.mnist6_180(source="subset")
 x_test, y_test = x_test[: args.test_size], y_test[: args.test_size]
 print(f"{'preset':28s} {'mode':8s} {'test acc. %':>11s} {'rot90 error':>12s} {'params':>8s}")

@@ -74,12 +74,12 @@ def run_experiment(size, steps=400, learning_rate=0.05, seed=0):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    repeats = 50
+    # `steps` batches, each the pair {x, rot90(x)}.
     model.fit(
-        np.repeat(pair, repeats, axis=0),
-        np.repeat(labels, repeats),
+        np.tile(pair, (steps, 1, 1, 1)),
+        np.tile(labels, steps),
         batch_size=2,
-        epochs=max(1, steps // repeats),
+        epochs=1,
         shuffle=False,
         verbose=0,
     )
@@ -99,6 +99,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 33])
     args = parser.parse_args(argv)
+    if args.steps < 1 or min(args.sizes) < 3:
+        parser.error("--steps must be >= 1 and --sizes >= 3 (the kernel size)")
     print(f"backend: {keras.backend.backend()}")
     rows = [run_experiment(size, steps=args.steps) for size in args.sizes]
     print(

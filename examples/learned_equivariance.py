@@ -9,13 +9,17 @@ import relaxed_keras as rk
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("preset", nargs="?", default="p4cnn_partial_mnist6_180")
-parser.add_argument("--plot", default="learned_equivariance.png")
+parser.add_argument("--plot", default=None, help="PNG to write (default: none)")
 args = parser.parse_args()
 
 model = rk.zoo.load(args.preset, compile=False)
-rows = rk.diagnostics.learned_equivariance(model, plot=args.plot)
+rows = rk.diagnostics.learned_equivariance(model)
+if not rows:  # a plain CNN (mode "none")
+    raise SystemExit(f"{args.preset} has no group layers: nothing to report")
 print(rk.diagnostics.format_learned_equivariance(rows))
-print(f"plot: {args.plot}")
+if args.plot:
+    rk.diagnostics.plot_learned_equivariance(rows, args.plot)
+    print(f"plot: {args.plot}")
 
 # How far the features are from 90-degree equivariance after each layer.
 meta = rk.zoo.load_metadata(args.preset)

@@ -7,8 +7,9 @@ so 6 and its rotated/mirrored copy look the same: exactly 50 %), the Partial
 G-CNN (``partial``: continuous SIREN kernels on SE(2)/E(2) with N samples,
 learned theta / mirror probability per layer) and the soft G-CNN (``soft``:
 non-stationary kernels on SE(2), learned omega'_theta per layer; rotation
-task only). Prints accuracy, the learned equivariance per layer, and writes
-a JSON file and a plot.
+task only). Prints accuracy and the learned equivariance per layer; with
+``--output FILE.json`` also writes the results and a plot per partial or
+soft model.
 
 Run: ``KERAS_BACKEND=torch python examples/partial_mnist6.py --epochs 30``
 (``--train-size`` for a slice, ``--task mirror`` for MNIST6-M,
@@ -23,6 +24,7 @@ import time
 import keras
 
 import relaxed_keras as rk
+from relaxed_keras.zoo.training import callbacks_for
 
 
 def options(mode, args):
@@ -62,10 +64,8 @@ def train(mode, data, args):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    logger = rk.callbacks.LearnedEquivarianceLogger()
-    callbacks = [logger]
-    if mode == "partial":
-        callbacks.append(rk.callbacks.GumbelTemperatureSchedule())
+    # The Gumbel temperature schedule only where a layer has mirrors.
+    callbacks = [rk.callbacks.LearnedEquivarianceLogger(), *callbacks_for(model)]
     start = time.time()
     model.fit(
         x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
@@ -110,13 +110,17 @@ def main(argv=None):
         help="per-image layer norm (default) or batch norm; with batch norm "
         "the soft nets relied on batch statistics (50 %% in inference mode)",
     )
-    parser.add_argument("--modes", nargs="+", default=["none", "strict", "partial"])
+    parser.add_argument("--modes", nargs="+", default=["none", "strict", "partial"],
+                        choices=["none", "strict", "partial", "soft"])
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--source", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="JSON results (+ .png plot)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "num_elements", "train_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
     discrete = "p4" if args.task == "rot180" else "p4m"
     continuous = ("se2_" if args.task == "rot180" else "e2_") + str(args.num_elements)
     args.group = {"none": None, "strict": discrete, "partial": continuous,
