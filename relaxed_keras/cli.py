@@ -238,6 +238,9 @@ def cmd_finetune(args):
     print(f"backend: {keras.backend.backend()}, devices: {devices}, dtype policy: "
           f"{keras.config.dtype_policy().name}; "
           f"data set {name}: {len(y_train)} training / {len(y_test)} test images")
+    # Before loading: the seeds of the dropout and sampling layers are drawn
+    # when the model is built (a later seed left the run unreproducible).
+    keras.utils.set_random_seed(args.seed)
     model = zoo.load(args.name, learning_rate=args.learning_rate,
                      jit_compile=JIT_COMPILE[args.jit_compile])
     _check_classes(model, np.concatenate([y_train, y_test]), name, args.name)
