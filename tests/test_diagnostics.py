@@ -208,6 +208,10 @@ def test_layerwise_error_on_a_model_with_one_group_layer():
     (lambda D, m, x, y: D.learned_equivariance("p4cnn"), "model or layer"),
     (lambda D, m, x, y: D.stochastic_predict(m, x, batch_size=0), "batch_size"),
     (lambda D, m, x, y: D.format_learned_equivariance([{"layer": "a"}]), "lacks"),
+    # A plain CNN: no equivariant layers, no plot (it wrote an empty figure).
+    (lambda D, m, x, y: D.learned_equivariance(
+        keras.Sequential([keras.Input((9, 9, 3)), keras.layers.Conv2D(2, 3)]),
+        plot=os.devnull), "No equivariant layers"),
 ])
 def test_diagnostics_refuse_bad_arguments(call, argument):
     """TypeError/AttributeError/KeyError before, or (a scalar label) a

@@ -26,7 +26,8 @@ def learned_equivariance(model, plot=None):
 
     Args:
         model: a built Keras model or layer.
-        plot: optional path of a PNG bar plot (needs matplotlib).
+        plot: optional path of a PNG bar plot (needs matplotlib); a
+            model without equivariant layers has none (ValueError).
 
     Returns:
         A list of dicts, in layer order.
@@ -85,7 +86,18 @@ def format_learned_equivariance(rows):
 
 
 def plot_learned_equivariance(rows, path):
-    """Bar plot of the learned rotation range (and mirror probability)."""
+    """Bar plot of the learned rotation range (and mirror probability).
+
+    Raises:
+        ValueError: ``rows`` is empty (a model without equivariant layers:
+            there is nothing to plot, and an empty figure would look like
+            a result).
+    """
+    if not rows:
+        raise ValueError(
+            "No equivariant layers to plot: the model has no layer with "
+            "`equivariance_summary()` (a plain CNN?). Received: rows=[]"
+        )
     import matplotlib
 
     matplotlib.use("Agg")
