@@ -343,3 +343,57 @@ def test_kernel_grid_and_disc_mask_match_their_numpy_definition(k):
     assert np.array_equal(grid[..., 0], -grid[::-1, ::-1, 0])
     mask = to_numpy(rk.kernels.disc_mask(k))
     assert np.array_equal(mask, (np.hypot(expected[..., 0], expected[..., 1]) <= 1 + 1e-6))
+
+
+def test_chunked_position_path_gradients_match_one_chunk(rng):
+    """Gradients of the position path in chunks of two output rows (the
+    last one short: padded and masked on JAX), rematerialised and stored,
+    equal those of one chunk (1e-5 relative), for the input and every
+    trainable weight (kernel network, bias, learned omega'). Taken through
+    `stateless_call` with values that are not the variables' own, as JAX's
+    trainer does: a rematerialised chunk must differentiate the values it
+    was given (on TensorFlow and torch the backward pass reran it on the
+    stored variables: zero or wrong gradients)."""
+    x = rng.randn(2, 5, 5, 2).astype("float32")
+    layer = L.NonStationaryConv2D(3, 3, omega_prime=0.8, learn_omega_prime=True,
+                                  padding=1, seed=2, bias_initializer="random_normal")
+    layer.build(x.shape)
+    assert layer.uses_position_path
+    values = [to_numpy(v) for v in layer.trainable_variables]
+    non_trainable = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+    for variable in layer.trainable_variables:  # stateless values differ
+        variable.assign(to_numpy(variable) * 0.5 + 0.1)
+    shapes = [x.shape] + [v.shape for v in values]
+    flat = np.concatenate([x.ravel()] + [v.ravel() for v in values]).astype("float32")
+    upstream = ops.convert_to_tensor(rng.randn(2, 5, 5, 3).astype("float32"))
+
+    def gradient_now():
+        """The gradient with the layer's current options (on JAX one
+        compiled function, traced afresh for each option)."""
+        def loss(t):
+            parts, start = [], 0
+            for shape in shapes:
+                size = int(np.prod(shape))
+                parts.append(ops.reshape(t[start:start + size], shape))
+                start += size
+            y, _ = layer.stateless_call(parts[1:], non_trainable, parts[0],
+                                        training=True)
+            return ops.sum(y * upstream)
+
+        if keras.backend.backend() == "jax":
+            import jax
+
+            loss = jax.jit(loss)
+        return gradient(loss, flat)
+
+    layer.chunk_size = None
+    one_chunk = gradient_now()
+    start = 0
+    for shape in shapes:  # every weight (and the input) gets a gradient
+        size = int(np.prod(shape))
+        assert np.abs(one_chunk[start:start + size]).max() > 0, shape
+        start += size
+    layer.chunk_size = 10  # 5 x 5 outputs: rows 0-1, 2-3, 4
+    for rematerialize in (False, True):
+        layer.rematerialize = rematerialize
+        assert relative_error(gradient_now(), one_chunk) < 1e-5, rematerialize

@@ -49,6 +49,8 @@ import math
 import keras
 import numpy as np
 from keras import ops
+# Not exported by `keras`; the scope class itself is (`keras.StatelessScope`).
+from keras.src.backend import in_stateless_scope
 
 from relaxed_keras import groups as groups_lib
 from relaxed_keras.arguments import boolean
@@ -66,6 +68,20 @@ from relaxed_keras.layers.partial_group_conv import Clip
 
 # Generated kernel values per chunk when ``chunk_size=None`` (64 MB float32).
 AUTO_CHUNK_ELEMENTS = 2**24
+
+
+def _rerun_outside_stateless_values():
+    """Whether a `keras.remat` chunk would be recomputed with other weights
+    than its forward pass used: inside `stateless_call` (a
+    `keras.StatelessScope`) on TensorFlow and torch. There the backward
+    pass reruns the chunk (`tf.recompute_grad`, `torch.utils.checkpoint`)
+    after the scope has ended, so it read the variables' stored values
+    instead of the values passed in, and the gradients were wrong (zero for
+    the kernel network on TensorFlow; built from the stored weights on
+    torch) without a word. Such calls store the chunks instead: the same
+    numbers, memory as with ``rematerialize=False``. JAX's `jax.checkpoint`
+    reruns the traced function on the values it was given."""
+    return keras.backend.backend() != "jax" and in_stateless_scope()
 
 
 def _frequencies(value, dims, name):
@@ -108,7 +124,9 @@ class NonStationaryMixin:
             activations, so training memory is bounded by ``chunk_size``
             too (forward memory always is). ``False`` keeps them: faster
             backward, memory growing with the number of positions. Values
-            and gradients are the same either way (tested).
+            and gradients are the same either way (tested). Inside
+            `stateless_call` on TensorFlow and torch the chunks are always
+            kept (their recomputation would read the stored variables).
         max_omega_prime: upper clip of learned values (positive; a learned
             ``omega_prime`` must start at or below it).
         normalize_kernel: scale the generated kernels by one scalar per call
@@ -450,7 +468,7 @@ class NonStationaryMixin:
 
         if rows >= out_h:
             return convolve_chunk(x, positions)
-        if self.rematerialize:
+        if self.rematerialize and not _rerun_outside_stateless_values():
             # Backward recomputes each chunk's windows and kernels (and the
             # kernel network's activations) instead of keeping all of them.
             convolve_chunk = keras.remat(convolve_chunk)
