@@ -1,6 +1,8 @@
 """Fast paths against the straightforward computation they replace
 (relative error < 1e-5 in float32), on every backend."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -47,28 +49,70 @@ def test_continuous_kernel_network_runs_once_per_call():
     assert tuple(calls[0])[:-1] == (8, 3, 3, 8)
 
 
-@pytest.mark.parametrize("group", ["p4", "p4m"])
-def test_relaxed_mixed_kernel_matches_per_bank_convolutions(group):
-    """Output-indexed relaxed conv (Eq. 5): one convolution with the
-    weight-mixed kernel equals running a strict group conv per filter bank
-    and summing ``w_l(g) * out_l(., g)`` over the banks, for arbitrary
-    (symmetry-breaking) relaxed weights."""
+@pytest.mark.parametrize("group, on, lifting", [
+    ("p4m", "output", False), ("p4m", "input", False), ("p4m", "output", True)])
+def test_relaxed_mixed_kernel_matches_per_bank_convolutions(group, on, lifting):
+    """Relaxed conv (Eq. 5): one convolution with the weight-mixed kernel
+    (all banks expanded by one gather, mixed by one einsum) equals running
+    a strict group conv per filter bank and summing ``w_l(g) * out_l(.,
+    g)`` over the banks (output indexing), or ``out_l`` of the input with
+    group slice ``h`` scaled by ``w_l(h)`` (input indexing), for arbitrary
+    (symmetry-breaking) relaxed weights and a non-zero bias. The gradient
+    with respect to ``w_l(g)`` is, by linearity, the upstream gradient's
+    inner product with bank ``l``'s output on element ``g`` (1e-5
+    relative)."""
     g = rk.groups.get(group)
     rng = np.random.RandomState(4)
-    x = rng.rand(2, 7, 7, g.size, 3).astype("float32")
-    layer = rk.layers.RelaxedGroupConv2D(4, 3, g, num_filter_banks=3,
-                                         relaxed_weights_on="output", padding=1)
+    shape = (2, 7, 7, 3) if lifting else (2, 7, 7, g.size, 3)
+    x = rng.rand(*shape).astype("float32")
+    cls = rk.layers.RelaxedLiftingConv2D if lifting else rk.layers.RelaxedGroupConv2D
+    layer = cls(4, 3, g, num_filter_banks=3, relaxed_weights_on=on, padding=1,
+                bias_initializer="random_normal")
     layer(x)
     weights = rng.randn(3, g.size).astype("float32")
     layer.relaxed_weights.assign(weights)
-    strict = rk.layers.GroupConv2D(4, 3, g, padding=1, use_bias=False)
+    strict_cls = rk.layers.LiftingConv2D if lifting else rk.layers.GroupConv2D
+    strict = strict_cls(4, 3, g, padding=1, use_bias=False)
     strict(x)
-    banks = to_numpy(layer.kernel)
-    slow = to_numpy(layer.bias)[None, None, None, None, :].astype("float32")
-    for bank, w in zip(banks, weights):
-        strict.kernel.assign(bank)
-        slow = slow + to_numpy(strict(x)) * w[None, None, None, :, None]
+    # parts[l][e]: bank l's output on element e (output indexing) or for
+    # the input's slice e alone (input indexing).
+    parts = []
+    for bank in to_numpy(layer.kernel):
+        strict.kernel.assign(bank.astype("float32"))
+        if on == "output":
+            out = to_numpy(strict(x))
+            parts.append([out[:, :, :, e] for e in range(g.size)])
+        else:
+            parts.append([])
+            for e in range(g.size):
+                alone = np.zeros_like(x)
+                alone[:, :, :, e] = x[:, :, :, e]
+                parts[-1].append(to_numpy(strict(alone)))
+    slow = np.broadcast_to(to_numpy(layer.bias), (2, 7, 7, g.size, 4)).copy()
+    for bank_parts, w in zip(parts, weights):
+        for e, part in enumerate(bank_parts):
+            if on == "output":
+                slow[:, :, :, e] += w[e] * part
+            else:
+                slow += w[e] * part
     assert relative_error(layer(x), slow) < 1e-5
+    upstream = rng.randn(*slow.shape).astype("float32")
+    expected = np.array([[np.sum(part * (upstream[:, :, :, e] if on == "output"
+                                         else upstream))
+                          for e, part in enumerate(bank_parts)]
+                         for bank_parts in parts])
+    index = [v.name for v in layer.trainable_variables].index("relaxed_weights")
+    values = [ops.convert_to_tensor(v) for v in layer.trainable_variables]
+    state = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+
+    def loss(p):
+        current = list(values)
+        current[index] = p[0]
+        y, _ = layer.stateless_call(current, state, x)
+        return ops.sum(y * ops.convert_to_tensor(upstream))
+
+    (actual,) = _flat_gradient(loss, [weights])
+    assert relative_error(actual, expected) < 1e-5
 
 
 class SmallRelaxedZooModel(rk.models.base.ZooModel):
@@ -120,7 +164,11 @@ def test_cached_kernels_match_per_call_kernels_and_follow_weight_updates(
     assert relative_error(after, cached) > 1e-4  # the cache followed the update
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     expected_loss = float(to_numpy(loss_fn(y, model(x, training=False))))
-    assert abs(model.evaluate(x, y, batch_size=8, verbose=0) - expected_loss) < 1e-4
+    # evaluate averages the two batches' losses: float32 rounding only.
+    assert relative_error(model.evaluate(x, y, batch_size=8, verbose=0),
+                          expected_loss) < 1e-5
+    batch_loss = float(to_numpy(loss_fn(y[:8], model(x[:8], training=False))))
+    assert relative_error(model.test_on_batch(x[:8], y[:8]), batch_loss) < 1e-5
     assert all(not layer._kernel_cache_active for layer in convs)
     # State, not weights: no parameters, no checkpoint entries.
     assert model.count_params() == params
@@ -245,7 +293,9 @@ def test_batch_norm_fast_path_matches_keras_batch_norm(group_size, scale_center)
     """`rk.layers.BatchNormalization` on ``[B, H, W, |G|, C]`` (folded
     moments in training, tiled scale/offset in training and inference on
     TensorFlow and JAX) gives Keras's outputs, moving statistics and input
-    gradients, also when frozen; rank 4 is Keras's code."""
+    gradients, also when frozen; rank 4 is Keras's code on TensorFlow and
+    JAX (torch's `_affine_call` at rank 4: the parameter-gradient test
+    below)."""
     rng = np.random.RandomState(8)
     channels = 3
     # Per-(g, c) means and scales differ, so a wrong combination of the
@@ -271,7 +321,7 @@ def test_batch_norm_fast_path_matches_keras_batch_norm(group_size, scale_center)
     def loss(layer):
         return lambda t: ops.sum(layer(t, training=True) * weights)
 
-    assert relative_error(gradient(loss(ours), x), gradient(loss(keras_bn), x)) < 1e-4
+    assert relative_error(gradient(loss(ours), x), gradient(loss(keras_bn), x)) < 1e-5
     flat = x.reshape(6, 5, 5 * group_size, channels)
     keras_bn, ours = _paired_batch_norms(rng, channels, rank=4)
     assert relative_error(to_numpy(ours(flat, training=True)),
@@ -345,8 +395,9 @@ def test_dropout_fast_path_drops_entries_independently():
 def test_channels_last_op_matches_keras_ops(strides, padding, dilation):
     """`channels_last_op` (on torch: the channels-first op on the
     transposed view) gives `ops.conv`/`ops.max_pool`/`ops.average_pool`'s
-    numbers and gradients, and on torch returns contiguous ``[B, H, W, C]``
-    (the memory the next layer reshapes without a copy)."""
+    numbers and input gradients (and the convolution's kernel gradient),
+    and on torch returns contiguous ``[B, H, W, C]`` (the memory the next
+    layer reshapes without a copy)."""
     rng = np.random.RandomState(3)
     x = rng.randn(2, 9, 9, 6).astype("float32")
     kernel = ops.convert_to_tensor(rng.randn(3, 3, 6, 5).astype("float32"))
@@ -372,6 +423,20 @@ def test_channels_last_op_matches_keras_ops(strides, padding, dilation):
         assert relative_error(
             gradient(loss(lambda t: channels_last_op(op, t, *args, **kwargs)), x),
             gradient(loss(lambda t: op(t, *args, **kwargs)), x)) < 1e-5, op.__name__
+    # The kernel's gradient (the layers' weights train through it).
+    conv_kwargs = cases[0][2]
+    images = ops.convert_to_tensor(x)
+    weights = ops.convert_to_tensor(rng.randn(
+        *ops.conv(images, kernel, **conv_kwargs).shape).astype("float32"))
+
+    def kernel_loss(fn):
+        return lambda k: ops.sum(fn(images, k) * weights)
+
+    assert relative_error(
+        gradient(kernel_loss(lambda t, k: channels_last_op(ops.conv, t, k, **conv_kwargs)),
+                 to_numpy(kernel)),
+        gradient(kernel_loss(lambda t, k: ops.conv(t, k, **conv_kwargs)),
+                 to_numpy(kernel))) < 1e-5
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
@@ -414,3 +479,420 @@ def test_cached_kernels_of_a_float64_layer():
     with rk.layers.cached_kernels(model):
         cached = model.predict(x, verbose=0)
     assert relative_error(cached, to_numpy(model(x))) < 1e-6
+
+
+# ----------------------------------------------------------------------
+# Gradients, training mode and the inputs the tests above left trivial.
+# ----------------------------------------------------------------------
+def _compiled(function):
+    """``function`` as one compiled JAX function (a fresh trace for every
+    call of `_compiled`); unchanged on the other backends. Eager JAX
+    compiles every op separately: seconds per test."""
+    if keras.backend.backend() != "jax":
+        return function
+    import jax
+
+    return jax.jit(lambda *args: function(*args))
+
+
+def _flat_gradient(loss_of_parts, parts):
+    """Gradient of ``loss_of_parts(list of tensors)`` with respect to every
+    array of ``parts`` (numpy), in one backward pass: ``[gradient, ...]``
+    (compiled on JAX, `_compiled`)."""
+    shapes = [np.shape(p) for p in parts]
+    sizes = [int(np.prod(s)) for s in shapes]
+    flat = np.concatenate([np.ravel(p) for p in parts]).astype("float32")
+
+    def loss(t):
+        tensors, start = [], 0
+        for shape, size in zip(shapes, sizes):
+            tensors.append(ops.reshape(t[start:start + size], shape))
+            start += size
+        return loss_of_parts(tensors)
+
+    g = gradient(_compiled(loss), flat)
+    return [part.reshape(s) for part, s in
+            zip(np.split(g, np.cumsum(sizes)[:-1]), shapes)]
+
+
+def test_dropout_scales_the_kept_entries_of_the_input():
+    """`rk.layers.Dropout` in training (through `stateless_call`, as JAX's
+    trainer calls it) on signed, non-constant group feature maps: every
+    entry is either 0 or its own input divided by ``1 - rate``, about
+    ``rate`` of them are 0, and the gradient is the same mask times the
+    upstream gradient divided by ``1 - rate``."""
+    rate = 0.3
+    rng = np.random.RandomState(12)
+    x = rng.randn(4, 6, 6, 4, 5).astype("float32")
+    upstream = rng.randn(*x.shape).astype("float32")
+    layer = rk.layers.Dropout(rate, seed=5)
+    layer.build(x.shape)
+    state = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+
+    def call(t):
+        y, _ = layer.stateless_call([], state, t, training=True)
+        return y
+
+    y = to_numpy(call(ops.convert_to_tensor(x)))
+    kept = y != 0
+    assert abs(1 - kept.mean() - rate) < 0.04
+    assert relative_error(y[kept], x[kept] / (1 - rate)) < 1e-6
+    (g,) = _flat_gradient(
+        lambda p: ops.sum(call(p[0]) * ops.convert_to_tensor(upstream)), [x])
+    # Same state, same mask.
+    assert np.array_equal(g != 0, kept)
+    assert relative_error(g[kept], upstream[kept] / (1 - rate)) < 1e-6
+
+
+@pytest.mark.parametrize("rank", [4, 5])
+def test_batch_norm_parameter_gradients_match_keras_batch_norm(rank):
+    """`rk.layers.BatchNormalization` in training (folded moments on
+    TensorFlow/JAX at rank 5, `_affine_call` on torch at every rank):
+    the gradients with respect to the input, ``gamma`` and ``beta``
+    (through the tiled scale and offset), the moving statistics and the
+    inference outputs equal Keras's layer (1e-5 relative)."""
+    rng = np.random.RandomState(13)
+    shape = (5, 4, 4, 4, 3) if rank == 5 else (5, 4, 16, 3)
+    x = (rng.randn(*shape) * rng.rand(*shape[-2:]) * 3
+         + rng.randn(*shape[-2:]) * 2).astype("float32")
+    upstream = rng.randn(*shape).astype("float32")
+    layers = keras_bn, ours = _paired_batch_norms(rng, 3, rank=rank)
+    names = ["gamma", "beta"]
+    assert [v.name for v in ours.trainable_variables] == names
+    grads = []
+    for layer in layers:
+        gamma, beta = (to_numpy(v) for v in layer.trainable_variables)
+        state = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+
+        def loss(parts, layer=layer, state=state):
+            y, _ = layer.stateless_call(parts[1:], state, parts[0], training=True)
+            return ops.sum(y * ops.convert_to_tensor(upstream))
+
+        grads.append(_flat_gradient(loss, [x, gamma, beta]))
+    for name, ours_grad, keras_grad in zip(["x"] + names, grads[1], grads[0]):
+        assert relative_error(ours_grad, keras_grad) < 1e-5, name
+    assert relative_error(ours(x, training=True), keras_bn(x, training=True)) < 1e-5
+    for name in ("moving_mean", "moving_variance"):
+        assert relative_error(getattr(ours, name), getattr(keras_bn, name)) < 1e-5
+    assert relative_error(ours(x, training=False), keras_bn(x, training=False)) < 1e-5
+
+
+def test_folded_bias_gradients_sum_over_group_elements():
+    """Backward pass of `to_group_layout` (on TensorFlow/JAX the bias goes
+    through `tile_over_group`'s 0/1 matrix): the bias gradient is the
+    upstream gradient summed over batch, space and group elements, the
+    feature gradient is the upstream gradient reshaped to ``[B, H, W,
+    |G| F]`` (group-major)."""
+    from relaxed_keras.layers.spatial import to_group_layout
+
+    rng = np.random.RandomState(14)
+    y = rng.randn(2, 3, 4, 8 * 5).astype("float32")
+    bias = rng.randn(5).astype("float32")
+    upstream = rng.randn(2, 3, 4, 8, 5).astype("float32")
+    grad_y, grad_bias = _flat_gradient(
+        lambda p: ops.sum(to_group_layout(p[0], p[1], 8, 5)
+                          * ops.convert_to_tensor(upstream)), [y, bias])
+    assert relative_error(grad_bias, upstream.sum(axis=(0, 1, 2, 3))) < 1e-6
+    assert relative_error(grad_y, upstream.reshape(y.shape)) < 1e-7
+
+
+@pytest.mark.parametrize("group, lifting", [("p4", True), ("p4m", False), ("c8", False)])
+def test_kernel_expansion_and_its_gradient_match_the_group_action(group, lifting):
+    """The one-gather kernel expansion (`KernelTransform.expand`; for C8
+    the gather of four taps and interpolation weights) equals transforming
+    the base kernel with the group action (`transform_images` /
+    `transform_feature_maps`: rot90, flips, bilinear rotation, group-axis
+    permutation), and so does its gradient with respect to the base
+    kernel (1e-5 relative)."""
+    g = rk.groups.get(group)
+    rng = np.random.RandomState(15)
+    g_in = 1 if lifting else g.size
+    base = rng.randn(5, 5, g_in, 2, 3).astype("float32")
+    upstream = rng.randn(5, 5, g_in, 2, g.size, 3).astype("float32")
+    transform = rk.kernels.KernelTransform(g, (5, 5), lifting=lifting)
+
+    def slow(kernel):
+        """[kh, kw, G_in, C_in, C_out] -> [kh, kw, G_in, C_in, |G|, C_out]."""
+        if lifting:  # as images [C_out, kh, kw, C_in]
+            maps = ops.transpose(kernel[:, :, 0], (3, 0, 1, 2))
+            copies = [ops.transpose(g.transform_images(maps, e), (1, 2, 3, 0))[:, :, None]
+                      for e in range(g.size)]
+        else:  # as group feature maps [C_out, kh, kw, G, C_in]
+            maps = ops.transpose(kernel, (4, 0, 1, 2, 3))
+            copies = [ops.transpose(g.transform_feature_maps(maps, e), (1, 2, 3, 4, 0))
+                      for e in range(g.size)]
+        return ops.stack(copies, axis=4)
+
+    kernel = ops.convert_to_tensor(base)
+    assert relative_error(_compiled(transform.expand)(kernel),
+                          _compiled(slow)(kernel)) < 1e-5
+    weights = ops.convert_to_tensor(upstream)
+    (fast_grad,) = _flat_gradient(
+        lambda p: ops.sum(transform.expand(p[0]) * weights), [base])
+    (slow_grad,) = _flat_gradient(lambda p: ops.sum(slow(p[0]) * weights), [base])
+    assert relative_error(fast_grad, slow_grad) < 1e-5
+
+
+def _numpy_pooling(x, upstream, pool_size, strides, pads, mode):
+    """Window by window in float64: outputs over the input pixels of each
+    window (padding excluded) and the input gradient of ``sum(out *
+    upstream)``."""
+    (top, bottom), (left, right) = pads
+    height, width = x.shape[1:3]
+    out_h = (height + top + bottom - pool_size[0]) // strides[0] + 1
+    out_w = (width + left + right - pool_size[1]) // strides[1] + 1
+    out = np.zeros((x.shape[0], out_h, out_w) + x.shape[3:])
+    grad = np.zeros(x.shape)
+    for i in range(out_h):
+        rows = slice(max(i * strides[0] - top, 0),
+                     min(i * strides[0] - top + pool_size[0], height))
+        for j in range(out_w):
+            cols = slice(max(j * strides[1] - left, 0),
+                         min(j * strides[1] - left + pool_size[1], width))
+            window = x[:, rows, cols].astype("float64")
+            count = window.shape[1] * window.shape[2]
+            if mode == "mean":
+                out[:, i, j] = window.mean(axis=(1, 2))
+                grad[:, rows, cols] += upstream[:, i:i + 1, j:j + 1] / count
+            else:
+                out[:, i, j] = window.max(axis=(1, 2))
+                winner = window == out[:, i:i + 1, j:j + 1]
+                grad[:, rows, cols] += winner * upstream[:, i:i + 1, j:j + 1]
+    return out, grad
+
+
+@pytest.mark.parametrize("mode", ["max", "mean"])
+@pytest.mark.parametrize("shape, pool_size, strides, padding", [
+    ((2, 7, 8, 4, 3), 3, 2, "same"),       # pads (1, 1), (0, 1)
+    ((2, 7, 8, 3), (2, 3), (1, 2), "same"),  # pads (0, 1), (0, 1)
+])
+def test_spatial_poolings_match_numpy_windows(mode, shape, pool_size, strides, padding):
+    """`GroupMaxPooling2D` / `GroupAveragePooling2D` (explicit padding:
+    `pad_spatial`, on torch a concatenation; -inf for max, a count of the
+    input pixels for mean; `channels_last_op`) equal a window-by-window
+    numpy reference over the input pixels only, for asymmetric padding,
+    unequal strides and signed inputs, with and without a group axis; so
+    do their input gradients (1e-5 relative)."""
+    rng = np.random.RandomState(16)
+    x = rng.randn(*shape).astype("float32")
+    cls = rk.layers.GroupMaxPooling2D if mode == "max" else rk.layers.GroupAveragePooling2D
+    layer = cls(pool_size, strides=strides, padding=padding)
+    y = to_numpy(layer(x))
+    upstream = rng.randn(*y.shape).astype("float32")
+    pads = layer.spatial_padding(shape[1:3])
+    expected, expected_grad = _numpy_pooling(x, upstream, layer.pool_size,
+                                             layer.strides, pads, mode)
+    assert relative_error(y, expected) < 1e-5
+    (grad,) = _flat_gradient(
+        lambda p: ops.sum(layer(p[0]) * ops.convert_to_tensor(upstream)), [x])
+    assert relative_error(grad, expected_grad) < 1e-5
+
+
+def test_pad_spatial_values_and_gradient_on_images():
+    """`pad_spatial` (on torch a concatenation with constant blocks, else
+    `ops.pad`) on rank-4 images: `numpy.pad` with a non-zero fill value,
+    and its gradient is the upstream gradient cropped to the input."""
+    from relaxed_keras.layers.spatial import pad_spatial
+
+    rng = np.random.RandomState(17)
+    x = rng.randn(2, 3, 4, 5).astype("float32")
+    pads = ((2, 1), (0, 3))
+    expected = np.pad(x, [(0, 0), (2, 1), (0, 3), (0, 0)], constant_values=-1.5)
+    padded = to_numpy(pad_spatial(ops.convert_to_tensor(x), pads, -1.5))
+    assert np.array_equal(padded, expected)
+    upstream = rng.randn(*expected.shape).astype("float32")
+    (grad,) = _flat_gradient(
+        lambda p: ops.sum(pad_spatial(p[0], pads, -1.5) * ops.convert_to_tensor(upstream)),
+        [x])
+    assert np.array_equal(grad, upstream[:, 2:5, 0:4])
+
+
+@pytest.mark.parametrize("group, kernel_size, padding, dilation", [
+    ("p4", 3, 1, 1), ("p4", 3, "same_equiv", 2), ("c2", (3, 5), "same", 1)])
+def test_same_padding_fast_path_gradients_match_explicit_padding(
+        group, kernel_size, padding, dilation):
+    """The ``ops.conv(padding="same")`` fast path (no copy of the input)
+    has the gradients, with respect to the input and the base kernel, of
+    explicit zero padding followed by a ``"valid"`` convolution (1e-5
+    relative), also for a dilated and a non-square kernel."""
+    g = rk.groups.get(group)
+    rng = np.random.RandomState(18)
+    x = rng.randn(2, 7, 7, g.size, 2).astype("float32")
+    layer = rk.layers.GroupConv2D(3, kernel_size, g, padding=padding,
+                                  dilation_rate=dilation, use_bias=False)
+    layer.build(x.shape)
+    folded = x.reshape(2, 7, 7, -1)
+    assert layer._pad_for_conv(folded, (7, 7))[1] == "same"
+    pads = layer.spatial_padding((7, 7))
+    kernel = to_numpy(layer.kernel).astype("float32")
+    state = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+    upstream = ops.convert_to_tensor(rng.randn(2, 7, 7, g.size, 3).astype("float32"))
+
+    def fast(p):
+        y, _ = layer.stateless_call([p[1]], state, p[0])
+        return ops.sum(y * upstream)
+
+    def slow(p):
+        padded = ops.pad(ops.reshape(p[0], folded.shape),
+                         [(0, 0), pads[0], pads[1], (0, 0)])
+        y = ops.conv(padded, layer.transform(p[1]), padding="valid",
+                     dilation_rate=dilation)
+        return ops.sum(ops.reshape(y, upstream.shape) * upstream)
+
+    for name, a, b in zip(["input", "kernel"], _flat_gradient(fast, [x, kernel]),
+                          _flat_gradient(slow, [x, kernel])):
+        assert relative_error(a, b) < 1e-5, name
+
+
+def test_continuous_convs_match_per_element_kernels():
+    """Continuous lifting and group convolutions (one kernel-network
+    evaluation for all group elements, folded into one convolution) equal
+    evaluating the kernel network for one output element at a time and
+    convolving with that element's kernel: measure ``w_j / sum w`` over
+    non-uniform input weights, disc mask, bias, output weights (1e-5
+    relative). The lifting layer runs in training (a random rotation
+    offset) and the group convolution on E(2) (mirrors)."""
+    rng = np.random.RandomState(19)
+
+    def reference(layer, x, out_elements, in_elements=None):
+        n_in = 1 if in_elements is None else in_elements.shape[0]
+        coordinates = layer.kernel_coordinates(out_elements, in_elements)
+        measure = (ops.ones((1,)) if in_elements is None
+                   else in_elements[:, 2] / ops.sum(in_elements[:, 2]))
+        mask = rk.kernels.disc_mask(3)
+        folded = ops.reshape(x, tuple(x.shape[:3]) + (-1,))
+        out = []
+        for u in range(out_elements.shape[0]):
+            kernel = ops.reshape(layer.kernel_network(coordinates[u]),
+                                 (3, 3, n_in, -1, layer.filters))
+            kernel = (kernel * ops.reshape(measure, (1, 1, -1, 1, 1))
+                      * ops.reshape(mask, (3, 3, 1, 1, 1)))
+            kernel = ops.reshape(kernel, (3, 3, -1, layer.filters))
+            out.append(ops.conv(folded, kernel, padding="same") + layer.bias)
+        return ops.stack(out, axis=3) * ops.reshape(out_elements[:, 2], (1, 1, 1, -1, 1))
+
+    def compare(layer, inputs, training):
+        values = [ops.convert_to_tensor(v) for v in layer.trainable_variables]
+        state = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+
+        def both(*args):
+            (y, out_elements), _ = layer.stateless_call(
+                values, state, list(args) if len(args) > 1 else args[0],
+                training=training)
+            return y, reference(layer, args[0], out_elements, *args[1:]), out_elements
+
+        return _compiled(both)(*[ops.convert_to_tensor(t) for t in inputs])
+
+    lift = rk.layers.ContinuousLiftingConv2D(3, 3, "se2_4", padding=1,
+                                             bias_initializer="random_normal", seed=1)
+    images = rng.randn(2, 6, 6, 2).astype("float32")
+    lift.build(images.shape)
+    fast, slow, elements = compare(lift, [images], training=True)
+    offsets = to_numpy(elements)[:, 0] - rk.groups.SE2(4).grid_elements()[:, 0]
+    assert np.abs(offsets).max() > 1e-3  # a random offset was drawn
+    assert relative_error(fast, slow) < 1e-5
+    group = rk.groups.E2(4)
+    layer = rk.layers.ContinuousGroupConv2D(3, 3, group, padding=1,
+                                            bias_initializer="random_normal")
+    elements = group.grid_elements()
+    elements[:, 2] = [1.0, 0.5, 0.0, 2.0]
+    x = rng.randn(2, 6, 6, group.size, 2).astype("float32")
+    layer.build([x.shape, elements.shape])
+    fast, slow, _ = compare(layer, [x, elements], training=False)
+    assert relative_error(fast, slow) < 1e-5
+
+
+def test_plain_conv_padding_fast_path_matches_zero_padding():
+    """The zoo's plain (``equivariance="none"``) convolution runs an
+    integer padding of ``(k - 1) / 2`` as ``Conv2D(padding="same")``
+    (no copy of the input): the same numbers as zero padding followed by
+    a ``"valid"`` convolution (1e-5 relative); other paddings keep the
+    explicit `ZeroPadding2D`."""
+    from relaxed_keras.models.blocks import ModelSpec
+
+    spec = ModelSpec("test", "none")
+    rng = np.random.RandomState(20)
+    x = rng.randn(2, 7, 7, 3).astype("float32")
+    for kernel_size, padding in ((3, 1), (5, 2)):
+        conv = spec.conv(4, kernel_size, padding=padding,
+                         bias_initializer="random_normal")
+        assert isinstance(conv, keras.layers.Conv2D) and conv.padding == "same"
+        y = conv(x)
+        padded = np.pad(x, [(0, 0), (padding, padding), (padding, padding), (0, 0)])
+        expected = to_numpy(ops.conv(ops.convert_to_tensor(padded), conv.kernel,
+                                     padding="valid")) + to_numpy(conv.bias)
+        assert relative_error(y, expected) < 1e-5
+    assert not isinstance(spec.conv(4, 3, padding=2), keras.layers.Layer)
+
+
+def test_cached_kernels_under_mixed_precision():
+    """Under ``mixed_bfloat16`` a strict layer's cached kernel (expanded
+    in float32, stored in a float32 cache, read back as bfloat16) gives
+    the per-call outputs exactly: the gather only moves values. Eager
+    calls and compiled `predict` functions are compared separately
+    (TensorFlow's graph rounds bfloat16 convolutions differently from its
+    eager ops, cache or not)."""
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    x = np.random.RandomState(21).rand(2, 8, 8, 1).astype("float32")
+    inputs = keras.Input((8, 8, 1))
+    h = rk.layers.LiftingConv2D(3, 3, "p4", padding=1,
+                                bias_initializer="random_normal")(inputs)
+    model = keras.Model(inputs, rk.layers.GroupConv2D(3, 3, "p4", padding=1)(h))
+    direct = to_numpy(ops.cast(model(x), "float32"))
+    predicted = model.predict(x, verbose=0).astype("float32")
+    with rk.layers.cached_kernels(model):
+        assert model.layers[1].kernel_cache.value.dtype == "float32"
+        cached_call = to_numpy(ops.cast(model(x), "float32"))
+        cached = model.predict(x, verbose=0)
+    assert cached.dtype == "bfloat16"
+    assert relative_error(cached_call, direct) < 1e-5
+    assert relative_error(cached.astype("float32"), predicted) < 1e-5
+
+
+_CONVOLUTIONS = """
+import sys
+import numpy as np
+import jax
+
+rng = np.random.RandomState(23)
+x = rng.randn(8, 16, 16, 32).astype("float32")
+w = rng.randn(3, 3, 32, 32).astype("float32")
+u = rng.randn(8, 16, 16, 32).astype("float32")
+conv = lambda x, w: jax.lax.conv_general_dilated(
+    x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+y = jax.jit(conv)(x, w)
+gx, gw = jax.jit(jax.grad(lambda x, w: (conv(x, w) * u).sum(), (0, 1)))(x, w)
+np.savez(sys.argv[1], y=y, gx=gx, gw=gw)
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="the flag selects JAX's XLA:CPU convolution kernels")
+def test_eigen_convolutions_match_default_xla_convolutions(tmp_path):
+    """`relaxed_keras.xla_cpu.use_eigen_convolutions` (set for these tests
+    and by the CLI) moves JAX's CPU convolutions from YNNPACK to Eigen: a
+    convolution's output and both of its gradients (sizes that XLA hands
+    to YNNPACK by default, tests/test_xla_cpu.py) equal those of a process
+    with XLA's default flags (1e-5 relative)."""
+    import subprocess
+    import sys
+
+    from relaxed_keras import xla_cpu
+
+    assert xla_cpu.EIGEN_CONVOLUTION_FLAG in os.environ.get("XLA_FLAGS", "")
+    script = tmp_path / "convolutions.py"
+    script.write_text(_CONVOLUTIONS)
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = env["XLA_FLAGS"].replace(xla_cpu.EIGEN_CONVOLUTION_FLAG, "")
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "default.npz")],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    namespace = {"__name__": "convolutions"}
+    sys.argv, argv = ["convolutions.py", str(tmp_path / "eigen.npz")], sys.argv
+    try:
+        exec(compile(_CONVOLUTIONS, "convolutions.py", "exec"), namespace)
+    finally:
+        sys.argv = argv
+    default, eigen = np.load(tmp_path / "default.npz"), np.load(tmp_path / "eigen.npz")
+    for name in ("y", "gx", "gw"):
+        assert relative_error(eigen[name], default[name]) < 1e-5, name

@@ -97,7 +97,7 @@ def test_fit_predict_and_jit_compile(group, jit_compile):
     assert np.abs(to_numpy(kernel) - before).max() > 0
     predictions = model.predict(x, batch_size=16, verbose=0)
     assert predictions.shape == (32, 3)
-    assert relative_error(predictions, model(x, training=False)) < 1e-4
+    assert relative_error(predictions, model(x, training=False)) < 1e-5
 
 
 @pytest.mark.parametrize("fmt", ["keras", "weights.h5"])
