@@ -113,6 +113,7 @@ def _print_table(headers, rows):
 
 def cmd_list(args):
     from relaxed_keras import zoo
+    from relaxed_keras.zoo.cards import trainable_count
 
     if args.recipes:
         for name in zoo.list_recipes():
@@ -126,7 +127,7 @@ def cmd_list(args):
     for name in zoo.list_presets():
         meta = zoo.load_metadata(name)
         rows.append((name, meta["dataset"], f"{meta['test_accuracy']:.2f}",
-                     f"{meta.get('trainable_parameters', meta['parameters']):,}"))
+                     f"{trainable_count(meta):,}"))
     _print_table(("preset", "data set", "test acc. %", "trainable params"), rows)
     return 0
 

@@ -22,10 +22,9 @@ The integer arithmetic uses the tensors' own operators (``//``, ``%``,
 ``*``), which every backend defines with Python's floor semantics, and
 `keras.ops` only where no operator exists (xor): under torch.compile
 dynamo traces each `keras.ops` call through Keras's dispatch (argument
-conversion, dtype promotion). One draw made 42 such calls, then 16 (19 with
-`read_state`'s copy, see there);
-the small partial test model's tracing went from 102 s to 95 s
-(BENCHMARKS.md, torch.compile).
+conversion, dtype promotion). One draw made 42 such calls, then 16 (the
+small partial test model's tracing went from 102 s to 95 s; BENCHMARKS.md,
+torch.compile); `read_state` (see there) has since added 6.
 """
 
 import math

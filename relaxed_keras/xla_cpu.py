@@ -14,8 +14,8 @@ kernels of XLA:CPU").
 The choice is a process-wide XLA flag, read once when JAX creates its CPU
 client, so it cannot be a layer option. `use_eigen_convolutions` sets it
 when that is still possible; the ``relaxed-keras`` command line (on the
-JAX backend) and the benchmark call it before any computation. Library code never calls it: a
-program that imports ``relaxed_keras`` keeps XLA's defaults unless it asks.
+JAX backend) and the benchmark call it before any computation. Library
+code never calls it: a program that imports ``relaxed_keras`` keeps XLA's defaults unless it asks.
 """
 
 import os

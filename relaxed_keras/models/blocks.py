@@ -11,7 +11,8 @@ changes which convolution `conv` returns:
   rotation dimension is learned from 2.0 with ``lambda = 1e-4`` (below
   the 0.001-5 of the soft paper's Table 3, Sec. 5.3, which regularises
   CIFAR models; pass ``continuous_options={"omega_prime_penalty": 0.1}``
-  for one of the paper's values) on the fixed grid (``sample_offset=False``: the kernel reads absolute angles, so
+  for one of the paper's values) on the fixed grid
+  (``sample_offset=False``: the kernel reads absolute angles, so
   training and inference must see the same ones); translation stays strict,
   so every layer keeps the one-convolution fast path. Learned from 0,
   ``omega'`` did not leave 0 within our short MNIST6-180 runs. Its gradient

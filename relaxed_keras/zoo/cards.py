@@ -130,6 +130,12 @@ def render_model_card(metadata):
     return "\n".join(lines)
 
 
+def trainable_count(metadata):
+    """The trainable parameters of a preset's metadata (`count_params`
+    for folders written before ``trainable_parameters`` existed)."""
+    return metadata.get("trainable_parameters", metadata["parameters"])
+
+
 def _parameters_row(metadata):
     """The card's parameter count: trainable entries (what the papers
     count), and `count_params` (all weights) when it differs."""
@@ -161,7 +167,7 @@ def preset_table(names=None):
             f"| `{name}` | {meta['architecture']} | {mode} | {group} | "
             f"{meta['dataset']} | {meta['split']['train_images']} | "
             f"{meta['test_accuracy']:.2f} | "
-            f"{meta.get('trainable_parameters', meta['parameters']):,} |"
+            f"{trainable_count(meta):,} |"
         )
     return "\n".join(lines)
 
