@@ -293,3 +293,40 @@ def test_recipes_are_validated_before_training(tmp_path):
         train_recipe("z2cnn_none_mnist6_180", epochs=0)
     with pytest.raises(ValueError, match="`test_size` must be an integer >= 1"):
         train_recipe("z2cnn_none_mnist6_180", test_size=-3)
+
+
+def test_train_recipe_checks_and_restores_the_distribution(monkeypatch):
+    """``distribute`` is checked before any data is loaded (it used to be
+    checked after the data preparation), and the process-wide Keras
+    distribution is the caller's again after training, also when training
+    fails (it used to stay set)."""
+    import relaxed_keras.datasets
+    from relaxed_keras.zoo import training
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data loaded before `distribute` was checked")
+
+    monkeypatch.setattr(relaxed_keras.datasets, "load_dataset", no_data)
+    with pytest.raises(ValueError, match="`distribute` must be one of"):
+        training.train_recipe("z2cnn_none_mnist6_180", distribute="ddp")
+    if keras.backend.backend() != "jax":
+        with pytest.raises(ValueError, match="needs KERAS_BACKEND=jax"):
+            training.train_recipe("z2cnn_none_mnist6_180",
+                                  distribute="data_parallel")
+        return
+    # JAX: the distribution is set for training and undone afterwards.
+    seen = []
+
+    def fail_in_training(recipe, data, devices, *args):
+        seen.append(keras.distribution.distribution())
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(relaxed_keras.datasets, "load_dataset",
+                        lambda *args, **kwargs: None)
+    monkeypatch.setattr(training, "_train", fail_in_training)
+    assert keras.distribution.distribution() is None
+    with pytest.raises(RuntimeError, match="training failed"):
+        training.train_recipe("z2cnn_none_mnist6_180",
+                              distribute="data_parallel")
+    assert isinstance(seen[0], keras.distribution.DataParallel)
+    assert keras.distribution.distribution() is None

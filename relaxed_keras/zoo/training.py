@@ -15,10 +15,10 @@ DISTRIBUTIONS = (None, "none", "data_parallel")
 PROBE_TEST_SLICE = 200
 
 
-def set_distribution(distribute):
-    """Turn on `keras.distribution.DataParallel` over every local device
-    (JAX backend only; Keras's distribution API is JAX-only). Returns the
-    number of devices used."""
+def check_distribution(distribute):
+    """Raise a `ValueError` unless ``distribute`` is one of `DISTRIBUTIONS`
+    and usable on this backend. Returns ``None`` (no distribution) or
+    ``"data_parallel"``."""
     import keras
 
     if distribute not in DISTRIBUTIONS:
@@ -27,13 +27,24 @@ def set_distribution(distribute):
             f"distribute={distribute!r}"
         )
     if distribute in (None, "none"):
-        return 1
+        return None
     if keras.backend.backend() != "jax":
         raise ValueError(
             "distribute='data_parallel' uses keras.distribution.DataParallel, "
             "which needs KERAS_BACKEND=jax. Received backend "
             f"{keras.backend.backend()!r}"
         )
+    return distribute
+
+
+def set_distribution(distribute):
+    """Turn on `keras.distribution.DataParallel` over every local device
+    (JAX backend only; Keras's distribution API is JAX-only). Returns the
+    number of devices used."""
+    import keras
+
+    if check_distribution(distribute) is None:
+        return 1
     devices = keras.distribution.list_devices()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     return len(devices)
@@ -155,6 +166,8 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
     # The overrides pass the same checks as the recipe (epochs=0 used to
     # end in a KeyError after an empty `fit`).
     validate_recipe(recipe, source="The recipe with its overrides")
+    # Check `distribute` before the (possibly long) data preparation.
+    check_distribution(distribute)
     from relaxed_keras.datasets import load_dataset
 
     data = load_dataset(
@@ -162,8 +175,19 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
         validation_size=recipe.get("validation_size", 0),
         test_size=recipe.get("test_size"), **recipe.get("dataset_args", {}),
     )
-    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    previous_distribution = keras.distribution.distribution()
     devices = set_distribution(distribute)
+    try:
+        return _train(recipe, data, devices, output, verbose, jit_compile)
+    finally:
+        # The distribution is process-wide: give back what the caller had.
+        keras.distribution.set_distribution(previous_distribution)
+
+
+def _train(recipe, data, devices, output, verbose, jit_compile):
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     keras.utils.set_random_seed(recipe["seed"])
     model_args = dict(recipe["model"])
     model_args.setdefault("input_shape", tuple(x_train.shape[1:]))
