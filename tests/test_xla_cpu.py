@@ -106,3 +106,34 @@ def test_flag_moves_convolutions_out_of_ynnpack():
     eigen_ynn, eigen_plain = _convolutions("eigen")
     assert default_ynn == 3
     assert eigen_ynn == 0 and eigen_plain == 3
+
+
+def test_too_late_in_this_process_says_so():
+    """After JAX has started XLA, the flag can no longer reach this
+    process: False and a warning (it used to return True and change
+    nothing). A mapping for a subprocess is still changed."""
+    code = textwrap.dedent(
+        """
+        import os, warnings
+        import jax.numpy as jnp
+        from relaxed_keras import xla_cpu
+        other = {}
+        assert xla_cpu.use_eigen_convolutions(other) is True, other
+        jnp.zeros(1).block_until_ready()
+        before = os.environ.get("XLA_FLAGS")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert xla_cpu.use_eigen_convolutions() is False
+        assert os.environ.get("XLA_FLAGS") == before
+        assert any("after JAX started XLA" in str(w.message) for w in caught)
+        other = {}
+        assert xla_cpu.use_eigen_convolutions(other) is True, other
+        print("ok")
+        """
+    )
+    env = optimizing_env()
+    env.pop("XLA_FLAGS", None)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
