@@ -214,4 +214,3 @@ def _torch_compile_backend(request, monkeypatch):
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
-

@@ -10,10 +10,14 @@ import relaxed_keras as rk
 SCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def train(mode, group, x, y, epochs, **options):
+def build(mode, group, **options):
     keras.utils.set_random_seed(0)
-    model = rk.zoo.build("p4cnn", equivariance=mode, group=group, num_classes=2,
-                         dropout=0.0, width=6, **options)
+    return rk.zoo.build("p4cnn", equivariance=mode, group=group, num_classes=2,
+                        dropout=0.0, width=6, **options)
+
+
+def train(mode, group, x, y, epochs, **options):
+    model = build(mode, group, **options)
     model.compile(keras.optimizers.Adam(3e-3), SCE, metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
     return model
@@ -28,9 +32,7 @@ def test_partial_gcnn_learns_to_break_rotation_symmetry():
     training images, 12 epochs)."""
     (x, y), (x_test, y_test) = rk.datasets.mnist6_180()
     x, y = x[:400], y[:400]
-    keras.utils.set_random_seed(0)
-    strict = rk.zoo.build("p4cnn", equivariance="strict", group="p4",
-                          num_classes=2, dropout=0.0, width=6)
+    strict = build("strict", "p4")
     strict.compile(loss=SCE, metrics=["accuracy"])
     _, strict_accuracy = strict.evaluate(x_test, y_test, verbose=0)
     assert strict_accuracy == pytest.approx(0.5, abs=1e-6)
