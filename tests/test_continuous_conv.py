@@ -1,6 +1,9 @@
 """Continuous kernels, SE(2)/E(2) sampling and the continuous group convs."""
 
 import math
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -13,6 +16,7 @@ from relaxed_keras.groups import E2
 from relaxed_keras.groups import SE2
 from tests.helpers import relative_error
 from tests.helpers import to_numpy
+from tests.xla_flags import optimizing_env
 
 
 def test_siren_initialisation_statistics():
@@ -40,6 +44,64 @@ def test_kernel_networks_validate_and_serialise():
     assert mlp(np.zeros((5, 2), "float32")).shape == (5, 3)
     clone = rk.kernels.MLPKernel.from_config(mlp.get_config())
     assert clone.output_units == 3 and clone.hidden_units == 16
+
+
+@keras.saving.register_keras_serializable(package="relaxed_keras_tests")
+class _ScaledSIREN(rk.kernels.SIREN):
+    """A subclass with an argument of its own in `get_config` only."""
+
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, coordinates):
+        return self.scale * super().call(coordinates)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def test_for_output_copies_every_template_argument():
+    """The copy keeps the template's arguments (its own, the dtype policy,
+    `trainable`) and takes the new ones; a subclass that declares its
+    arguments in `get_config` only is copied through its config."""
+    siren = rk.kernels.SIREN(8, num_layers=4, omega_0=3.0, dtype="float64",
+                             trainable=False)
+    copy = siren.for_output(6, hidden_units=5, name="net")
+    assert type(copy) is rk.kernels.SIREN and copy.name == "net"
+    assert (copy.output_units, copy.hidden_units, copy.num_layers) == (6, 5, 4)
+    assert copy.omega_0 == 3.0 and copy.dtype == "float64" and not copy.trainable
+    assert siren.for_output(2, dtype="float32").dtype == "float32"
+    assert siren.output_units is None and siren.hidden_units == 8
+    mlp = rk.kernels.MLPKernel(4, activation="swish").for_output(3)
+    assert mlp.activation is keras.activations.swish
+    custom = _ScaledSIREN(scale=2.5, hidden_units=7).for_output(3)
+    assert type(custom) is _ScaledSIREN and custom.scale == 2.5
+    assert (custom.hidden_units, custom.output_units) == (7, 3)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow",
+                    reason="TensorFlow is the backend here")
+def test_continuous_models_do_not_import_tensorflow():
+    """Building, loading, training and running a partial (continuous-kernel)
+    preset under JAX or torch leaves TensorFlow unimported (Keras's
+    `get_config` imports it when installed: seconds and memory)."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import relaxed_keras as rk
+        model = rk.zoo.load("p4cnn_partial_mnist6_180")
+        x = np.random.default_rng(0).random((4, 28, 28, 1), "float32")
+        model.fit(x, np.zeros(4, "int32"), epochs=1, verbose=0)
+        model.predict(x, verbose=0)
+        print("tensorflow imported:", "tensorflow" in sys.modules)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, env=optimizing_env(), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("tensorflow imported: False")
 
 
 @pytest.mark.parametrize("kernel_network", ["siren", "mlp"])

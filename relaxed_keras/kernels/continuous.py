@@ -49,16 +49,36 @@ class KernelNetwork(keras.layers.Layer):
     def for_output(self, output_units, hidden_units=None, name=None, dtype=None):
         """A fresh, unbuilt copy of this template with ``output_units``
         (and, when given, the dtype policy ``dtype``)."""
-        config = self.get_config()
-        config.pop("name", None)
+        if _first_definer(type(self), "_arguments") > _first_definer(
+            type(self), "get_config"
+        ):
+            # A subclass with constructor arguments of its own in
+            # `get_config` only: copy through the config.
+            arguments = self.get_config()
+            arguments.pop("name", None)
+        else:
+            # The constructor arguments as objects: Keras's `get_config`
+            # serializes the dtype policy, and that imports TensorFlow when
+            # it is installed (seconds, under JAX or torch).
+            arguments = {**self._arguments(), "trainable": self.trainable,
+                         "dtype": self.dtype_policy}
         if dtype is not None:
-            config["dtype"] = dtype
-        config["output_units"] = int(output_units)
+            arguments["dtype"] = dtype
+        arguments["output_units"] = int(output_units)
         if hidden_units is not None:
-            config["hidden_units"] = int(hidden_units)
+            arguments["hidden_units"] = int(hidden_units)
         if name is not None:
-            config["name"] = name
-        return type(self).from_config(config)
+            arguments["name"] = name
+        return type(self).from_config(arguments)
+
+    def _arguments(self):
+        """Constructor arguments as objects (subclasses with arguments of
+        their own extend it; `get_config` serializes it)."""
+        return {
+            "hidden_units": self.hidden_units,
+            "num_layers": self.num_layers,
+            "output_units": self.output_units,
+        }
 
     # Subclasses define the initialisers and the hidden nonlinearity.
     def _initializer(self, index, fan_in):
@@ -103,15 +123,12 @@ class KernelNetwork(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (self.output_units,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_units": self.hidden_units,
-                "num_layers": self.num_layers,
-                "output_units": self.output_units,
-            }
-        )
-        return config
+        return {**super().get_config(), **self._arguments()}
+
+
+def _first_definer(cls, attribute):
+    """Position in ``cls``'s MRO of the class that defines ``attribute``."""
+    return next(i for i, c in enumerate(cls.__mro__) if attribute in vars(c))
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
@@ -151,8 +168,8 @@ class SIREN(KernelNetwork):
     def _hidden(self, x, index):
         return ops.sin(self.omega_0 * x)
 
-    def get_config(self):
-        return {**super().get_config(), "omega_0": self.omega_0}
+    def _arguments(self):
+        return {**super()._arguments(), "omega_0": self.omega_0}
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
@@ -178,6 +195,9 @@ class MLPKernel(KernelNetwork):
 
     def _hidden(self, x, index):
         return self.activation(x)
+
+    def _arguments(self):
+        return {**super()._arguments(), "activation": self.activation}
 
     def get_config(self):
         return {

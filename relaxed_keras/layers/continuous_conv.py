@@ -188,10 +188,13 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             dilation_rate=self.dilation_rate,
         )
         self.padding = padding_lib.standardize_padding(padding)
-        # Stored as a config, not a layer: an unbuilt template must not be
-        # tracked as a sublayer (the built copy is `self.kernel_network`).
-        self._kernel_network_config = keras.saving.serialize_keras_object(
-            kernels_lib.get(kernel_network)
+        # Kept out of Keras's (and torch's) attribute tracking: an unbuilt
+        # template must not become a sublayer (the built copy is
+        # `self.kernel_network`). Not kept as its config either: Keras's
+        # `get_config`/`serialize_keras_object` import TensorFlow when it is
+        # installed (3.4 s under JAX or torch), which only saving should pay.
+        object.__setattr__(
+            self, "_kernel_network_template", kernels_lib.get(kernel_network)
         )
         self.activation = activations.get(activation)
         self.use_bias = boolean(use_bias, "use_bias")
@@ -218,7 +221,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
     # ------------------------------------------------------------------
     @property
     def kernel_network_template(self):
-        return kernels_lib.get(self._kernel_network_config)
+        return self._kernel_network_template
 
     @property
     def coordinate_dim(self):
@@ -377,7 +380,9 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
                 "filters": self.filters,
                 "kernel_size": self.kernel_size[0],
                 "group": groups_lib.serialize(self.group),
-                "kernel_network": self._kernel_network_config,
+                "kernel_network": keras.saving.serialize_keras_object(
+                    self.kernel_network_template
+                ),
                 "strides": self.strides,
                 "padding": self.padding,
                 "dilation_rate": self.dilation_rate,
