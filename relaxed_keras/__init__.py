@@ -12,6 +12,7 @@ from relaxed_keras import callbacks
 from relaxed_keras import datasets
 from relaxed_keras import diagnostics
 from relaxed_keras import groups
+from relaxed_keras import initialization
 from relaxed_keras import kernels
 from relaxed_keras import layers
 from relaxed_keras import models
@@ -33,6 +34,7 @@ __all__ = [
     "datasets",
     "models",
     "random",
+    "initialization",
     "xla_cpu",
     "zoo",
     "CyclicGroup",

@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from relaxed_keras.arguments import finite_float
+from relaxed_keras.initialization import initializer_for
 
 
 class KernelNetwork(keras.layers.Layer):
@@ -102,7 +103,7 @@ class KernelNetwork(keras.layers.Layer):
                 self.add_weight(
                     name=f"kernel_{index}",
                     shape=(fan_in, fan_out),
-                    initializer=self._initializer(index, fan_in),
+                    initializer=initializer_for(self._initializer(index, fan_in)),
                 )
             )
             self.biases.append(

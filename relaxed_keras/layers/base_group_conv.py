@@ -9,6 +9,7 @@ from keras import regularizers
 
 from relaxed_keras import groups as groups_lib
 from relaxed_keras.arguments import boolean
+from relaxed_keras.initialization import initializer_for
 from relaxed_keras.kernels import KernelTransform
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.kernel_cache import KernelCacheMixin
@@ -133,7 +134,7 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=self._kernel_shape(in_channels),
-            initializer=self.kernel_initializer,
+            initializer=initializer_for(self.kernel_initializer),
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
@@ -141,7 +142,7 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
             self.bias = self.add_weight(
                 name="bias",
                 shape=(self.filters,),
-                initializer=self.bias_initializer,
+                initializer=initializer_for(self.bias_initializer),
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )

@@ -34,6 +34,7 @@ from keras import ops
 
 from relaxed_keras import groups as groups_lib
 from relaxed_keras.arguments import boolean
+from relaxed_keras.initialization import initializer_for
 from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
@@ -256,7 +257,8 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         self.kernel_network.build((None, self.coordinate_dim))
         if self.use_bias:
             self.bias = self.add_weight(
-                name="bias", shape=(self.filters,), initializer=self.bias_initializer
+                name="bias", shape=(self.filters,),
+                initializer=initializer_for(self.bias_initializer),
             )
         else:
             self.bias = None

@@ -56,6 +56,7 @@ from relaxed_keras import groups as groups_lib
 from relaxed_keras.arguments import boolean
 from relaxed_keras.arguments import finite_float
 from relaxed_keras.arguments import non_negative_float
+from relaxed_keras.initialization import initializer_for
 from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.kernels.fourier import fourier_features
 from relaxed_keras.kernels.fourier import principal_angle
@@ -249,16 +250,16 @@ class NonStationaryMixin:
             autocast=False,  # float32 geometry under mixed precision
             name="rff_filter",
             shape=(self.num_features, len(self.relative_dims)),
-            initializer=keras.initializers.RandomNormal(seed=seed),
+            initializer=initializer_for(keras.initializers.RandomNormal(seed=seed)),
             trainable=False,
         )
         self.rff_domain = self.add_weight(
             autocast=False,  # float32 geometry under mixed precision
             name="rff_domain",
             shape=(self.num_features, len(self.absolute_dims)),
-            initializer=keras.initializers.RandomNormal(
+            initializer=initializer_for(keras.initializers.RandomNormal(
                 seed=None if seed is None else seed + 1
-            ),
+            )),
             trainable=False,
         )
         if self.learn_omega_prime:

@@ -6,6 +6,7 @@ from keras import ops
 
 from relaxed_keras.arguments import boolean
 from relaxed_keras.arguments import non_negative_float
+from relaxed_keras.initialization import initializer_for
 from relaxed_keras.layers.base_group_conv import BaseGroupConv
 
 WEIGHT_INDEXINGS = ("input", "output")
@@ -141,7 +142,7 @@ class BaseRelaxedGroupConv(BaseGroupConv):
         self.relaxed_weights = self.add_weight(
             name="relaxed_weights",
             shape=(self.num_filter_banks, self.group.size),
-            initializer=self.relaxed_weights_initializer,
+            initializer=initializer_for(self.relaxed_weights_initializer),
             regularizer=regularizer,
         )
 

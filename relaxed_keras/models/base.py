@@ -5,6 +5,7 @@ import inspect
 import keras
 import numpy as np
 
+from relaxed_keras.initialization import keras_layer_call
 from relaxed_keras.layers.kernel_cache import cached_kernels
 
 
@@ -113,7 +114,7 @@ class ZooModel(keras.Model):
                 ``input_shape`` and ``num_classes``.
         """
         logits = keras.layers.Dense(config["num_classes"], name="logits")
-        super().__init__(inputs, logits(features), **model_kwargs)
+        super().__init__(inputs, keras_layer_call(logits)(features), **model_kwargs)
         config["input_shape"] = tuple(config["input_shape"])
         self._zoo_config = {**config, **spec.get_config()}
         if getattr(self, "_input_normalization", None) is not None:

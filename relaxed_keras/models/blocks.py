@@ -35,6 +35,7 @@ import keras
 
 import relaxed_keras.layers as rk_layers
 from relaxed_keras import groups as groups_lib
+from relaxed_keras.initialization import keras_layer_call
 from relaxed_keras.layers import padding as padding_lib
 
 MODES = ("none", "strict", "relaxed", "partial", "soft")
@@ -215,9 +216,9 @@ class ModelSpec:
                 **kwargs,
             )
             if not isinstance(padding, int) or padding == 0:
-                return conv
+                return keras_layer_call(conv)
             pad = keras.layers.ZeroPadding2D(padding)
-            return lambda x: conv(pad(x))
+            return lambda x: keras_layer_call(conv)(pad(x))
         if self.equivariance in ("partial", "soft"):
             return self._continuous_conv(filters, kernel_size, lifting, **kwargs)
         if self.equivariance == "strict":

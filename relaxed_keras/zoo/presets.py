@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from relaxed_keras.initialization import skip_random_initialization
 from relaxed_keras.models.registry import build
 
 PRESETS_DIR = os.path.join(os.path.dirname(__file__), "presets")
@@ -140,7 +141,10 @@ def load(name, compile=True, learning_rate=1e-3, jit_compile="auto"):
             f"sha256 {actual} does not match the metadata's {expected} "
             f"({weights}). Reinstall the package or retrain the preset."
         )
-    model = build_from_config(config)
+    # Every weight is assigned from the file: no random draws (seconds of
+    # XLA compilation under JAX).
+    with skip_random_initialization():
+        model = build_from_config(config)
     try:
         model.load_weights(weights)
     except Exception as error:  # the h5 reader's own errors vary
