@@ -57,6 +57,40 @@ def test_eq14_value_by_hand():
     assert got == pytest.approx(per_sample.mean(), rel=1e-5)
 
 
+def test_model_error_from_one_predict_pass_equals_the_per_input_calls():
+    """A functional model's f(x), f(T_g x) come from one `predict` pass (one
+    batch per input); the errors equal those of the model called on each
+    input, per element and metric, on a model whose error is not zero."""
+    inputs = keras.Input((9, 9, 1))
+    x = rk.layers.LiftingConv2D(3, 3, "p4")(inputs)
+    x = rk.layers.GroupPooling()(x)
+    x = keras.layers.Flatten()(x)  # position-dependent: breaks invariance
+    model = keras.Model(inputs, keras.layers.Dense(4)(x))
+    images = np.random.default_rng(1).random((5, 9, 9, 1), "float32")
+    group = rk.groups.get("p4")
+    reference = keras.ops.convert_to_numpy(model(images, training=False))
+    passes = []
+    predict = model.predict
+    model.predict = lambda *a, **k: passes.append(k["batch_size"]) or predict(*a, **k)
+    for metric in ("eq14", "relative", "max_abs"):
+        got = rk.diagnostics.equivariance_error(
+            model, images, metric=metric, per_element=True, elements=[3, 1]
+        )
+        assert list(got) == [3, 1] and passes[-1] == 5
+        for index, value in got.items():
+            turned = keras.ops.convert_to_numpy(
+                model(group.transform(images, index), training=False))
+            diff = np.abs(turned.astype("float64") - reference)
+            expected = {
+                "max_abs": diff.max(),
+                "relative": diff.max() / np.abs(reference).max(),
+                "eq14": np.mean(np.sqrt((diff ** 2).sum(1)) / diff.shape[1]),
+            }[metric]
+            assert expected > 1e-3
+            assert value == pytest.approx(expected, rel=1e-4)
+    assert len(passes) == 3
+
+
 def test_equivariance_error_rejects_bad_arguments():
     with pytest.raises(ValueError, match="metric"):
         rk.diagnostics.equivariance_error(

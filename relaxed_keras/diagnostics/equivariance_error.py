@@ -49,7 +49,9 @@ def equivariance_error(
 
     Args:
         model: a layer or a model; of a continuous layer's ``(features,
-            elements)`` output the features are compared.
+            elements)`` output the features are compared. A functional
+            model with one output runs all inputs as one `predict` pass
+            (inference mode, as the per-input calls of anything else).
         inputs: batch of inputs (numpy or tensor).
         group: the group; inferred from the layer/model when omitted.
         elements: element indices to test; default every non-identity
@@ -93,15 +95,34 @@ def equivariance_error(
             f"or range(1, {group.size}). Received: elements={elements!r}"
         )
     x = ops.convert_to_tensor(np.asarray(inputs, dtype="float32"))
-    reference = _features(model(x, training=False))
+    elements = [int(index) for index in elements]
+    reference, *transformed = _outputs(model, x, group, elements)
     errors = {}
-    for index in elements:
-        transformed = _features(model(group.transform(x, index), training=False))
+    for index, output in zip(elements, transformed):
         expected = output_transform(group, reference, index)
-        errors[int(index)] = _measure(transformed, expected, metric)
+        errors[index] = _measure(output, expected, metric)
     if per_element:
         return errors
     return float(np.mean(list(errors.values()))) if errors else 0.0
+
+
+def _outputs(model, x, group, elements):
+    """``f(x)`` and ``f(T_g x)`` for each element, in inference mode.
+
+    A functional `keras.Model` with one output runs them as one `predict`
+    pass, one batch per input (compiled on JAX, and a zoo model expands its
+    kernels once): under JAX, calling a model eagerly compiles every
+    operation on its own, and the four eager calls of a p4 error took 6.0 s
+    against 1.0 s (0.8 / 0.9 s on TensorFlow, 0.4 / 0.2 s on torch, 32
+    images, a partial P4CNN). Layers and other models are called per input.
+    """
+    inputs = [x] + [group.transform(x, index) for index in elements]
+    if isinstance(model, keras.Model) and len(getattr(model, "outputs", None) or ()) == 1:
+        batch = len(inputs[0])
+        stacked = np.concatenate([ops.convert_to_numpy(t) for t in inputs])
+        outputs = model.predict(stacked, batch_size=batch, verbose=0)
+        return [outputs[i * batch:(i + 1) * batch] for i in range(len(inputs))]
+    return [_features(model(t, training=False)) for t in inputs]
 
 
 def _features(output):
