@@ -50,13 +50,15 @@ def initializer_for(initializer):
 
 
 def keras_layer_call(layer):
-    """``layer``'s call, for a Keras layer (``Conv2D``, ``Dense``) that
-    reads its ``*_initializer`` attributes in ``build``: inside
-    `skip_random_initialization` it builds with zero initializers, which
-    are swapped back afterwards (so its config is unchanged)."""
+    """``layer`` itself, or inside `skip_random_initialization` its call
+    that builds it with zero initializers: for a Keras layer (``Conv2D``,
+    ``Dense``) that reads its ``*_initializer`` attributes in ``build``;
+    they are swapped back afterwards, so its config is unchanged."""
+    if not _SKIPPING.get():
+        return layer
 
     def call(*args, **kwargs):
-        if layer.built or not _SKIPPING.get():
+        if layer.built:
             return layer(*args, **kwargs)
         drawn = {
             name: value
