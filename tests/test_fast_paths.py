@@ -481,6 +481,53 @@ def test_cached_kernels_of_a_float64_layer():
     assert relative_error(cached, to_numpy(model(x))) < 1e-6
 
 
+def test_one_compiled_refresh_equals_the_eager_expansion():
+    """On JAX `cached_kernels` expands every kernel in one compiled pass
+    (reused while the layers are the same); the caches equal each layer's
+    eager `compute_conv_kernel()`, follow weight updates, and keep a float64
+    layer's precision (no float32 autocast). Eager everywhere else and
+    under a distribution."""
+    from relaxed_keras.layers import kernel_cache
+
+    for dtype, tolerance in (("float32", 1e-6), ("float64", 1e-12)):
+        inputs = keras.Input((10, 10, 1), dtype=dtype)
+        x = rk.layers.RelaxedLiftingConv2D(3, 3, "p4", dtype=dtype)(inputs)
+        x = rk.layers.GroupConv2D(4, 3, "p4", dtype=dtype)(x)
+        model = keras.Model(inputs, rk.layers.GroupConv2D(2, 3, "p4", dtype=dtype)(x))
+        convs = kernel_cache._cached_layers(model)
+        assert len(convs) == 3
+        for step in range(2):
+            with rk.layers.cached_kernels(model):
+                for layer in convs:
+                    cache = keras.ops.convert_to_numpy(layer.kernel_cache.value)
+                    # (JAX without x64 stores "float64" variables as float32.)
+                    stored = keras.ops.convert_to_numpy(layer.kernel).dtype
+                    assert cache.dtype == stored
+                    eager = to_numpy(layer.compute_conv_kernel())
+                    assert relative_error(cache, eager) < (
+                        tolerance if stored == np.float64 else 1e-6)
+            expansion = kernel_cache._expansions.get(model)
+            if keras.backend.backend() == "jax":
+                assert expansion is not None and expansion.expanded_layers == convs
+                if step:
+                    assert expansion is first  # compiled once, reused
+                first = expansion
+            else:
+                assert expansion is None
+            convs[1].kernel.assign(convs[1].kernel * 2.0 + 1.0)
+    if keras.backend.backend() == "jax":
+        fresh = keras.Model(inputs, rk.layers.GroupConv2D(2, 3, "p4", dtype=dtype)(x))
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(
+            devices=keras.distribution.list_devices()))
+        try:
+            with rk.layers.cached_kernels(fresh):
+                pass
+        finally:
+            keras.distribution.set_distribution(previous)
+        assert kernel_cache._expansions.get(fresh) is None
+
+
 # ----------------------------------------------------------------------
 # Gradients, training mode and the inputs the tests above left trivial.
 # ----------------------------------------------------------------------

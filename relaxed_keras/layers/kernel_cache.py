@@ -23,6 +23,7 @@ import contextlib
 import weakref
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -86,6 +87,55 @@ class KernelCacheMixin:
         return self.compute_conv_kernel()
 
 
+class _KernelExpansion(keras.Model):
+    """Every kernel of ``expanded_layers`` in one compiled program (JAX).
+
+    JAX runs eager operations one by one and compiles each for its shapes
+    on first use: expanding a relaxed ResNetCK's 7 kernels eagerly took
+    4.6 s the first time, one compiled `predict_on_batch` 0.8 s (p4cnn
+    relaxed: 1.6 s / 0.4 s). float32 policy: the kernels are computed as
+    in the eager path (the layers' own variable dtype, no autocast).
+    """
+
+    def __init__(self, expanded_layers):
+        super().__init__(dtype="float32")
+        self.expanded_layers = list(expanded_layers)
+        # Built layers only: nothing to build (and no eager trial call).
+        self.built = True
+
+    def call(self, inputs):
+        return [layer.compute_conv_kernel() for layer in self.expanded_layers]
+
+
+# {model: _KernelExpansion} (JAX only; kept while the model lives).
+_expansions = weakref.WeakKeyDictionary()
+
+
+def _refresh(model, layers):
+    """Store every layer's current kernel in its cache."""
+    if not layers:
+        return
+    if (keras.backend.backend() != "jax" or len(layers) < 2
+            or keras.distribution.distribution() is not None):
+        # Eager expansion is fast on TensorFlow and torch (0.1-0.2 s).
+        for layer in layers:
+            layer.refresh_kernel_cache()
+        return
+    try:
+        expansion = _expansions.get(model)
+    except TypeError:  # not weakly referenceable
+        expansion = None
+    if expansion is None or expansion.expanded_layers != layers:
+        expansion = _KernelExpansion(layers)
+        try:
+            _expansions[model] = expansion
+        except TypeError:
+            pass
+    kernels = expansion.predict_on_batch(np.zeros((1, 1), "float32"))
+    for layer, kernel in zip(layers, kernels):
+        layer.kernel_cache.value.assign(kernel)
+
+
 def _cached_layers(model):
     return [
         layer
@@ -142,9 +192,7 @@ def cached_kernels(model):
     previous = [layer._kernel_cache_active for layer in layers]
     # Only the outermost scope swaps the compiled functions.
     swap = isinstance(model, keras.Model) and layers and not all(previous)
-    for layer in layers:
-        if not layer._kernel_cache_active:
-            layer.refresh_kernel_cache()
+    _refresh(model, [layer for layer in layers if not layer._kernel_cache_active])
     outside = _swap_in_scope_functions(model) if swap else None
     try:
         for layer in layers:
