@@ -58,9 +58,10 @@ def test_eq14_value_by_hand():
 
 
 def test_model_error_from_one_predict_pass_equals_the_per_input_calls():
-    """A functional model's f(x), f(T_g x) come from one `predict` pass (one
-    batch per input); the errors equal those of the model called on each
-    input, per element and metric, on a model whose error is not zero."""
+    """On JAX a functional model's f(x), f(T_g x) come from one `predict`
+    pass (one batch per input); the errors equal those of the model called
+    on each input, per element and metric, on a model whose error is not
+    zero (every backend)."""
     inputs = keras.Input((9, 9, 1))
     x = rk.layers.LiftingConv2D(3, 3, "p4")(inputs)
     x = rk.layers.GroupPooling()(x)
@@ -76,7 +77,7 @@ def test_model_error_from_one_predict_pass_equals_the_per_input_calls():
         got = rk.diagnostics.equivariance_error(
             model, images, metric=metric, per_element=True, elements=[3, 1]
         )
-        assert list(got) == [3, 1] and passes[-1] == 5
+        assert list(got) == [3, 1]
         for index, value in got.items():
             turned = keras.ops.convert_to_numpy(
                 model(group.transform(images, index), training=False))
@@ -88,7 +89,7 @@ def test_model_error_from_one_predict_pass_equals_the_per_input_calls():
             }[metric]
             assert expected > 1e-3
             assert value == pytest.approx(expected, rel=1e-4)
-    assert len(passes) == 3
+    assert passes == ([5] * 3 if keras.backend.backend() == "jax" else [])
 
 
 def test_equivariance_error_rejects_bad_arguments():
