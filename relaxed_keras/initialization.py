@@ -4,8 +4,8 @@
 the preset's file. Drawing random initial values first is wasted work, and
 under JAX it is slow: each random initializer call compiles an XLA program
 for its weight shape (0.4-1.2 s each on 2 CPU cores; the relaxed ResNetCK
-preset took 6.9 s to load, most of it in these compiles, against 0.1 s
-under TensorFlow or torch). Inside `skip_random_initialization()` the
+preset took 6.9 s to load, most of it in these compiles, and 0.8 s in
+this scope; 0.1-0.3 s under TensorFlow or torch). Inside `skip_random_initialization()` the
 library's layers create these weights filled with zeros instead. Their
 initializer arguments and configs are unchanged, so a model built this way
 has the same config, and builds normally again outside the scope.
@@ -33,7 +33,7 @@ def skip_random_initialization():
     Example:
 
     >>> with skip_random_initialization():  # doctest: +SKIP
-    ...     model = rk.zoo.build("p4cnn", mode="partial")
+    ...     model = rk.zoo.build("p4cnn", equivariance="partial")
     >>> model.load_weights("p4cnn.weights.h5")  # doctest: +SKIP
     """
     token = _SKIPPING.set(True)

@@ -92,8 +92,8 @@ class _KernelExpansion(keras.Model):
 
     JAX runs eager operations one by one and compiles each for its shapes
     on first use: expanding a relaxed ResNetCK's 7 kernels eagerly took
-    4.6 s the first time, one compiled `predict_on_batch` 0.8 s (p4cnn
-    relaxed: 1.6 s / 0.4 s). float32 policy: the kernels are computed as
+    3.1-4.6 s the first time, one compiled `predict_on_batch` 0.44 s (p4cnn
+    relaxed: 1.5 s / 0.36 s). float32 policy: the kernels are computed as
     in the eager path (the layers' own variable dtype, no autocast).
     """
 
