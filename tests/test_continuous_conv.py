@@ -16,7 +16,6 @@ from relaxed_keras.groups import E2
 from relaxed_keras.groups import SE2
 from tests.helpers import relative_error
 from tests.helpers import to_numpy
-from tests.xla_flags import optimizing_env
 
 
 def test_siren_initialisation_statistics():
@@ -99,7 +98,7 @@ def test_continuous_models_do_not_import_tensorflow():
         """
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                            text=True, env=optimizing_env(), timeout=600)
+                            text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("tensorflow imported: False")
 
