@@ -121,16 +121,9 @@ def _refresh(model, layers):
         for layer in layers:
             layer.refresh_kernel_cache()
         return
-    try:
-        expansion = _expansions.get(model)
-    except TypeError:  # not weakly referenceable
-        expansion = None
+    expansion = _expansions.get(model)
     if expansion is None or expansion.expanded_layers != layers:
-        expansion = _KernelExpansion(layers)
-        try:
-            _expansions[model] = expansion
-        except TypeError:
-            pass
+        expansion = _expansions[model] = _KernelExpansion(layers)
     kernels = expansion.predict_on_batch(np.zeros((1, 1), "float32"))
     for layer, kernel in zip(layers, kernels):
         layer.kernel_cache.value.assign(kernel)
