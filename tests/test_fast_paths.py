@@ -254,8 +254,9 @@ def test_to_group_layout_matches_reshape_then_bias(dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_tile_and_mean_over_group_match_numpy(dtype):
-    """The 0/1-matrix products of the folded fast paths: tiling is exact
-    (one term per output), the mean over group elements matches numpy."""
+    """The vector operations of the folded fast paths: tiling (a
+    concatenation) is exact, bit-equal to `np.tile`; the mean over group
+    elements (a 0/1-matrix product) matches numpy."""
     from relaxed_keras.layers.spatial import mean_over_group
     from relaxed_keras.layers.spatial import tile_over_group
 
@@ -626,7 +627,7 @@ def test_batch_norm_parameter_gradients_match_keras_batch_norm(rank):
 
 def test_folded_bias_gradients_sum_over_group_elements():
     """Backward pass of `to_group_layout` (on TensorFlow/JAX the bias goes
-    through `tile_over_group`'s 0/1 matrix): the bias gradient is the
+    through `tile_over_group`'s concatenation): the bias gradient is the
     upstream gradient summed over batch, space and group elements, the
     feature gradient is the upstream gradient reshaped to ``[B, H, W,
     |G| F]`` (group-major)."""

@@ -272,26 +272,41 @@ def tile_over_group(vector, group_size):
     """A per-channel ``[C]`` vector -> ``[|G| * C]``, repeated for every
     group element in the group-major order of `fold_group_axis`.
 
-    Written as a product with a 0/1 matrix rather than a broadcast and
-    reshape: XLA:CPU fuses a broadcast into the elementwise loop that
-    consumes it, and there the ``[C] -> [|G|, C] -> [|G| C]`` broadcast
-    becomes a modulo on the channel index that the loop vectoriser cannot
-    handle, in every bias add, batch norm and batch-norm gradient on the
-    folded view. A dot is never fused into those loops, so they read a
-    plain ``[|G| C]`` vector (JAX P4CNN training on CPU: 1.35-1.39x the
-    dense limit's time -> 1.02-1.03x; BENCHMARKS.md). Each output is one
-    input times 1: exact, except where the backend rounds float32 matmul
-    operands (JAX's default precision on GPUs with TF32, which rounds the
-    convolutions the same way).
+    Written as a concatenation of ``|G|`` copies, the one form that keeps
+    XLA:CPU fast in training and in inference (BENCHMARKS.md, "Tiling by
+    concatenation"):
+
+    - Not a broadcast and reshape: XLA fuses a broadcast into the
+      elementwise loop that consumes it, and there the ``[C] -> [|G|, C]
+      -> [|G| C]`` broadcast becomes a modulo on the channel index that the
+      loop vectoriser cannot handle, in every bias add, batch norm and
+      batch-norm gradient on the folded view (JAX P4CNN training: 1.35-1.39x
+      the dense limit's time).
+    - Not a product with a 0/1 matrix (the form used until the
+      twenty-first session): XLA returns a ``[1, |G| C]`` dot, and the
+      reshape to ``[|G| C]`` lands in the consumer. In `predict`, XLA hands
+      a whole chain of convolutions and elementwise operations to one
+      YNNPACK fusion, which stops growing at about 100 instructions
+      (jaxlib 0.10.2, parameters included); with three such reshapes
+      per layer the P4CNN's chain no longer fit, its first layer fell out,
+      and its feature maps made extra passes through memory (JAX `predict`
+      on 2 CPU cores: 0.76-0.80 of the dense limit's throughput -> 0.97-1.00
+      with the concatenation; training unchanged).
+
+    XLA keeps the concatenation as a separate small operation, so the loops
+    and the fusion read a plain ``[|G| C]`` vector. Exact on every backend
+    and device: each output is a copy of one input.
     """
-    tiling = _group_tiling(vector.shape[-1], group_size, vector.dtype)
-    return ops.matmul(vector, tiling)
+    return ops.concatenate([vector] * group_size, axis=-1)
 
 
 def mean_over_group(vector, group_size):
     """``[|G| * C]`` (group-major) -> ``[C]``: the mean over the group
-    elements (a product with the matrix of `tile_over_group`, for the same
-    reason)."""
+    elements, as a product with the ``[C, |G| C]`` 0/1 matrix whose entry
+    ``(c, g C + c)`` is 1 (the form `tile_over_group` had until the
+    twenty-first session). It runs only for the batch statistics in
+    training, where the P4CNN already trains at the dense limit's speed;
+    a reshape and mean was not measured against it."""
     channels = vector.shape[-1] // group_size
     tiling = _group_tiling(channels, group_size, vector.dtype)
     return ops.matmul(tiling, vector) / group_size
