@@ -232,31 +232,40 @@ def test_folded_bias_matches_rank5_bias(group, lifting):
     assert relative_error(to_numpy(with_bias(x)), expected) < 1e-5
 
 
+@pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_to_group_layout_matches_reshape_then_bias(dtype):
+def test_to_group_layout_matches_reshape_then_bias(dtype, training):
     """The shared output step of strict and continuous group convs: the
-    (possibly folded) bias add equals reshaping to ``[B, H, W, |G|, F]``
-    and adding ``bias[f]`` to every group element, in the output's dtype."""
+    bias add, folded or not (torch folds outside training only), equals
+    reshaping to ``[B, H, W, |G|, F]`` and adding ``bias[f]`` to every
+    group element, in the output's dtype."""
+    from relaxed_keras.layers.spatial import folds_group_axis
     from relaxed_keras.layers.spatial import to_group_layout
 
+    assert folds_group_axis(training) == (
+        keras.backend.backend() != "torch" or not training
+    )
     rng = np.random.RandomState(7)
     y = rng.randn(2, 5, 6, 8 * 3).astype("float32")
     bias = rng.randn(3).astype("float32")
-    out = to_group_layout(ops.cast(y, dtype), ops.convert_to_tensor(bias), 8, 3)
+    out = to_group_layout(
+        ops.cast(y, dtype), ops.convert_to_tensor(bias), 8, 3, training=training
+    )
     assert tuple(out.shape) == (2, 5, 6, 8, 3)
     assert keras.backend.standardize_dtype(out.dtype) == dtype
     expected = y.reshape(2, 5, 6, 8, 3) + bias
     tolerance = 1e-5 if dtype == "float32" else 1e-2
     assert relative_error(to_numpy(ops.cast(out, "float32")), expected) < tolerance
-    no_bias = to_group_layout(ops.convert_to_tensor(y), None, 8, 3)
+    no_bias = to_group_layout(ops.convert_to_tensor(y), None, 8, 3, training=training)
     assert relative_error(to_numpy(no_bias), y.reshape(2, 5, 6, 8, 3)) < 1e-7
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_tile_and_mean_over_group_match_numpy(dtype):
     """The vector operations of the folded fast paths: tiling (a
-    concatenation) is exact, bit-equal to `np.tile`; the mean over group
-    elements (a 0/1-matrix product) matches numpy."""
+    concatenation on TensorFlow/JAX, a 0/1-matrix product on torch) is
+    exact, bit-equal to `np.tile`; the mean over group elements (a
+    0/1-matrix product) matches numpy."""
     from relaxed_keras.layers.spatial import mean_over_group
     from relaxed_keras.layers.spatial import tile_over_group
 
@@ -293,7 +302,7 @@ def _paired_batch_norms(rng, channels, rank=5, **kwargs):
 def test_batch_norm_fast_path_matches_keras_batch_norm(group_size, scale_center):
     """`rk.layers.BatchNormalization` on ``[B, H, W, |G|, C]`` (folded
     moments in training, tiled scale/offset in training and inference on
-    TensorFlow and JAX) gives Keras's outputs, moving statistics and input
+    TensorFlow and JAX, in inference on torch) gives Keras's outputs, moving statistics and input
     gradients, also when frozen; rank 4 is Keras's code on TensorFlow and
     JAX (torch's `_affine_call` at rank 4: the parameter-gradient test
     below)."""
@@ -592,13 +601,15 @@ def test_dropout_scales_the_kept_entries_of_the_input():
     assert relative_error(g[kept], upstream[kept] / (1 - rate)) < 1e-6
 
 
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("rank", [4, 5])
-def test_batch_norm_parameter_gradients_match_keras_batch_norm(rank):
+def test_batch_norm_parameter_gradients_match_keras_batch_norm(rank, training):
     """`rk.layers.BatchNormalization` in training (folded moments on
-    TensorFlow/JAX at rank 5, `_affine_call` on torch at every rank):
-    the gradients with respect to the input, ``gamma`` and ``beta``
-    (through the tiled scale and offset), the moving statistics and the
-    inference outputs equal Keras's layer (1e-5 relative)."""
+    TensorFlow/JAX at rank 5, `_affine_call` on torch at every rank) and
+    in inference (at rank 5 the folded view on every backend): the
+    gradients with respect to the input, ``gamma`` and ``beta`` (through
+    the tiled scale and offset), the moving statistics and the inference
+    outputs equal Keras's layer (1e-5 relative)."""
     rng = np.random.RandomState(13)
     shape = (5, 4, 4, 4, 3) if rank == 5 else (5, 4, 16, 3)
     x = (rng.randn(*shape) * rng.rand(*shape[-2:]) * 3
@@ -613,7 +624,7 @@ def test_batch_norm_parameter_gradients_match_keras_batch_norm(rank):
         state = [ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
 
         def loss(parts, layer=layer, state=state):
-            y, _ = layer.stateless_call(parts[1:], state, parts[0], training=True)
+            y, _ = layer.stateless_call(parts[1:], state, parts[0], training=training)
             return ops.sum(y * ops.convert_to_tensor(upstream))
 
         grads.append(_flat_gradient(loss, [x, gamma, beta]))
@@ -626,8 +637,9 @@ def test_batch_norm_parameter_gradients_match_keras_batch_norm(rank):
 
 
 def test_folded_bias_gradients_sum_over_group_elements():
-    """Backward pass of `to_group_layout` (on TensorFlow/JAX the bias goes
-    through `tile_over_group`'s concatenation): the bias gradient is the
+    """Backward pass of `to_group_layout` (folded outside training on
+    every backend, so the bias goes through `tile_over_group`: a
+    concatenation on TensorFlow/JAX, a 0/1-matrix product on torch): the bias gradient is the
     upstream gradient summed over batch, space and group elements, the
     feature gradient is the upstream gradient reshaped to ``[B, H, W,
     |G| F]`` (group-major)."""

@@ -165,7 +165,7 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
         """The folded ``[kh, kw, G_in * C_in, |G| * filters]`` kernel."""
         return self.transform(ops.convert_to_tensor(self.kernel))
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         # The kernel before any op on the inputs: with torch.compile, a
         # graph break here once left the input reshape alone in a graph, which
         # inductor (torch 2.13) failed to compile with dynamic shapes.
@@ -186,7 +186,9 @@ class BaseGroupConv(KernelCacheMixin, SpatialSamplingMixin, keras.layers.Layer):
             padding=conv_padding,
             dilation_rate=self.dilation_rate,
         )
-        y = to_group_layout(y, self.bias, self.group.size, self.filters)
+        y = to_group_layout(
+            y, self.bias, self.group.size, self.filters, training=training
+        )
         return self.activation(y) if self.activation is not None else y
 
     def equivariance_summary(self):

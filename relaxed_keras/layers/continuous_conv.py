@@ -324,7 +324,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             self.seed_generator, bool(training) and self.sample_offset
         )
 
-    def convolve(self, features, out_elements, in_elements=None):
+    def convolve(self, features, out_elements, in_elements=None, training=None):
         """Features on the input domain -> features on ``out_elements``."""
         x = self.fold_group_axis(features)
         x, conv_padding = self._pad_for_conv(x, (x.shape[1], x.shape[2]))
@@ -336,7 +336,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             padding=conv_padding,
             dilation_rate=self.dilation_rate,
         )
-        return self.finish(y, out_elements)
+        return self.finish(y, out_elements, training=training)
 
     def fold_group_axis(self, features):
         if self.lifting:
@@ -346,9 +346,11 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             features, (shape[0], shape[1], shape[2], shape[3] * shape[4])
         )
 
-    def finish(self, y, out_elements):
+    def finish(self, y, out_elements, training=None):
         """``[B, H, W, N * F]`` -> group layout, bias, activation, masking."""
-        y = to_group_layout(y, self.bias, self.group.size, self.filters)
+        y = to_group_layout(
+            y, self.bias, self.group.size, self.filters, training=training
+        )
         if self.activation is not None:
             y = self.activation(y)
         _, _, weight = element_transform(out_elements)
@@ -361,7 +363,8 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
             if given is not None
             else self.output_elements(in_elements, training)
         )
-        return self.convolve(features, out_elements, in_elements), out_elements
+        outputs = self.convolve(features, out_elements, in_elements, training=training)
+        return outputs, out_elements
 
     def equivariance_summary(self):
         """Row of `relaxed_keras.diagnostics.learned_equivariance`."""

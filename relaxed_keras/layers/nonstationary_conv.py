@@ -510,9 +510,11 @@ class NonStationaryMixin:
         )
         return outputs[:, :num_positions], ops.sum(squares)
 
-    def convolve(self, features, out_elements, in_elements=None):
+    def convolve(self, features, out_elements, in_elements=None, training=None):
         if not self.uses_position_path:
-            return super().convolve(features, out_elements, in_elements)
+            return super().convolve(
+                features, out_elements, in_elements, training=training
+            )
         x = self.fold_group_axis(features)
         spatial_shape = (x.shape[1], x.shape[2])
         if None in spatial_shape:
@@ -543,7 +545,7 @@ class NonStationaryMixin:
             size = num_positions * math.prod(kernel_shape[1:])
             scale = self.kernel_scale(sum_square / size, kernel_shape)
             y = y * ops.cast(scale, y.dtype)
-        return self.finish(y, out_elements)
+        return self.finish(y, out_elements, training=training)
 
     def equivariance_summary(self):
         omega_prime = ops.convert_to_numpy(self.omega_prime_vector())

@@ -25,10 +25,11 @@ class BatchNormalization(keras.layers.BatchNormalization):
     group-major channels (`tile_over_group`). Keras's own layer reduces
     over four axes of the rank-5 view and broadcasts C-vectors along its
     minor axis, which XLA and TensorFlow run far slower (P4CNN training
-    and `predict` on CPU, BENCHMARKS.md). On torch (any rank, channels
-    last) it computes the same scale and offset without folding, one
-    multiply and one add on the input where Keras's torch code makes four
-    passes over it (eager P4CNN training, BENCHMARKS.md). Masks,
+    and `predict` on CPU, BENCHMARKS.md). torch folds only outside
+    training (`folds_group_axis`); in training, and for other ranks, it
+    computes the same scale and offset without folding, one multiply and
+    one add on the input where Keras's torch code makes four passes over
+    it (eager P4CNN training, BENCHMARKS.md). Masks,
     ``renorm``, ``synchronized``, other axes, and other ranks on
     TensorFlow and JAX use Keras's code unchanged, with the reduction axes
     kept as a tuple so that torch.compile traces the layer without a graph
@@ -64,9 +65,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
             and list(self._reduction_axes) == list(range(len(inputs.shape) - 1))
         )
 
-    def _folds(self, inputs):
+    def _folds(self, inputs, training):
         return (
-            folds_group_axis()
+            folds_group_axis(training)
             and len(inputs.shape) == 5
             and inputs.shape[3] is not None
         )
@@ -74,10 +75,14 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not self._affine_form(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
+        if self._folds(inputs, training):
+            return self._folded_call(inputs, training)
         if backend.backend() == "torch":
             return self._affine_call(inputs, training)
-        if not self._folds(inputs):
-            return super().call(inputs, training=training, mask=mask)
+        return super().call(inputs, training=training, mask=mask)
+
+    def _folded_call(self, inputs, training):
+        """Rank 5, on the folded ``[B, H, W, |G| C]`` view."""
         shape = ops.shape(inputs)
         group_size = inputs.shape[3]
         x = ops.cast(inputs, backend.result_type(inputs.dtype, "float32"))

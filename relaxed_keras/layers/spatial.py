@@ -242,19 +242,28 @@ def channels_last_op(op, x, *args, **kwargs):
     return ops.transpose(y, (0, 2, 3, 1))
 
 
-def folds_group_axis():
+def folds_group_axis(training=None):
     """Whether elementwise work on ``[B, H, W, |G|, C]`` maps runs on the
-    folded ``[B, H, W, |G| * C]`` view (TensorFlow and JAX).
+    folded ``[B, H, W, |G| * C]`` view: always on TensorFlow and JAX, on
+    torch outside training (``training`` falsy).
 
-    XLA on CPU vectorises and fuses along the minor axis: on the rank-5
-    view that axis is the C channels of one group element (10 in the
-    P4CNN), and bias adds, batch statistics and dropout masks fall out of
-    the convolution's fusion (measurements in BENCHMARKS.md). torch keeps
-    the rank-5 view: there it costs nothing in eager mode, and inductor
-    (torch 2.13) fails to compile a reshape back to rank 5 after rank-4
-    work when batch sizes are dynamic.
+    The compilers vectorise along the minor axis, which on the rank-5 view
+    is the C channels of one group element (10 in the P4CNN). XLA on CPU
+    then leaves bias adds, batch statistics and dropout masks out of the
+    convolution's fusion (measurements in BENCHMARKS.md). torch's inductor
+    fills 10 of 16 vector lanes with masked loads and stores: on the
+    folded view the P4CNN's compiled `predict` runs its elementwise
+    kernels in half the time (3,812 -> 4,479 img/s, the dense limit's
+    speed; BENCHMARKS.md, "torch inference on the folded view"). Training
+    on torch keeps the rank-5 view: the folded bias made a compiled
+    training step 1.7 % slower in two A/B runs, folded batch statistics
+    twice as slow, and eager torch gains nothing either way.
+
+    Args:
+        training: whether the caller is in a training step (the layer's
+            ``training`` argument).
     """
-    return backend.backend() != "torch"
+    return backend.backend() != "torch" or not training
 
 
 def fold_group_axis(x):
@@ -272,62 +281,70 @@ def tile_over_group(vector, group_size):
     """A per-channel ``[C]`` vector -> ``[|G| * C]``, repeated for every
     group element in the group-major order of `fold_group_axis`.
 
-    Written as a concatenation of ``|G|`` copies, the one form that keeps
-    XLA:CPU fast in training and in inference (BENCHMARKS.md, "Tiling by
-    concatenation"):
+    Both forms below hand the feature-map loops a plain ``[|G| C]``
+    vector, and both are exact (each output is a copy of one input, or one
+    input times 1 plus zeros):
 
-    - Not a broadcast and reshape: XLA fuses a broadcast into the
-      elementwise loop that consumes it, and there the ``[C] -> [|G|, C]
-      -> [|G| C]`` broadcast becomes a modulo on the channel index that the
-      loop vectoriser cannot handle, in every bias add, batch norm and
-      batch-norm gradient on the folded view (JAX P4CNN training: 1.35-1.39x
-      the dense limit's time).
-    - Not a product with a 0/1 matrix (the form used until the
-      twenty-first session): XLA returns a ``[1, |G| C]`` dot, and the
-      reshape to ``[|G| C]`` lands in the consumer. In `predict`, XLA hands
-      a whole chain of convolutions and elementwise operations to one
-      YNNPACK fusion, which stops growing at about 100 instructions
-      (jaxlib 0.10.2, parameters included); with three such reshapes
-      per layer the P4CNN's chain no longer fit, its first layer fell out,
-      and its feature maps made extra passes through memory (JAX `predict`
-      on 2 CPU cores: 0.76-0.80 of the dense limit's throughput -> 0.97-1.00
-      with the concatenation; training unchanged).
-
-    XLA keeps the concatenation as a separate small operation, so the loops
-    and the fusion read a plain ``[|G| C]`` vector. Exact on every backend
-    and device: each output is a copy of one input.
+    - TensorFlow and JAX: a concatenation of ``|G|`` copies, which XLA
+      keeps as its own small operation (BENCHMARKS.md, "Tiling by
+      concatenation"). Not a broadcast and reshape: XLA fuses a broadcast
+      into the elementwise loop that consumes it, where the ``[C] ->
+      [|G|, C] -> [|G| C]`` broadcast becomes a modulo on the channel index
+      that the loop vectoriser cannot handle (JAX P4CNN training: 1.35-1.39x
+      the dense limit's time). Not a product with a 0/1 matrix (the form
+      used until the twenty-first session): XLA returns a ``[1, |G| C]``
+      dot whose reshape to ``[|G| C]`` lands in the consumer; in `predict`,
+      XLA gives a whole chain of convolutions and elementwise operations to
+      one YNNPACK fusion, which stops growing at about 100 instructions
+      (jaxlib 0.10.2, parameters included), and with three such reshapes
+      per layer the P4CNN's first layer fell out of it and its feature maps
+      made extra passes through memory (JAX `predict` on 2 CPU cores:
+      0.76-0.80 of the dense limit's throughput -> 0.97-1.00 with the
+      concatenation; training unchanged).
+    - torch: the product with the ``[C, |G| C]`` 0/1 matrix (entry ``(c,
+      g C + c)`` is 1). inductor fuses a concatenation into the consuming
+      loop and derives the rank-5 loop over C again (10 of 16 vector lanes
+      in the P4CNN); a product is an external kernel, so the loop runs over
+      ``|G| C`` (BENCHMARKS.md, "torch inference on the folded view").
     """
+    if backend.backend() == "torch":
+        tiling = _group_tiling(vector.shape[-1], group_size, vector.dtype)
+        return ops.matmul(vector, tiling)
     return ops.concatenate([vector] * group_size, axis=-1)
 
 
 def mean_over_group(vector, group_size):
     """``[|G| * C]`` (group-major) -> ``[C]``: the mean over the group
-    elements, as a product with the ``[C, |G| C]`` 0/1 matrix whose entry
-    ``(c, g C + c)`` is 1 (the form `tile_over_group` had until the
-    twenty-first session). It runs only for the batch statistics in
-    training, where the P4CNN already trains at the dense limit's speed;
-    a reshape and mean was not measured against it."""
+    elements, as a product with the ``[C, |G| C]`` 0/1 matrix of
+    `tile_over_group`'s torch form (the form tiling had on every backend
+    until the twenty-first session). It runs only for the batch statistics
+    in training on TensorFlow and JAX, where the P4CNN already trains at the
+    dense limit's speed; a reshape and mean was not measured against it."""
     channels = vector.shape[-1] // group_size
     tiling = _group_tiling(channels, group_size, vector.dtype)
     return ops.matmul(tiling, vector) / group_size
 
 
-def to_group_layout(y, bias, group_size, filters):
+def to_group_layout(y, bias, group_size, filters, training=None):
     """``[B, H, W, |G| * filters]`` convolution output -> ``[B, H, W, |G|,
     filters]``, plus ``bias[c]`` on every group element (``bias``: a
     tensor, the layer's bias variable or None).
 
-    On TensorFlow and JAX the bias is tiled over the group-major channels
-    and added *before* the reshape, where XLA fuses it into the
-    convolution; on the rank-5 view it falls out of the fusion (JAX P4CNN
-    `predict` on CPU: 1,254 -> 2,777 img/s, BENCHMARKS.md). torch adds it
-    after the reshape: inductor (torch 2.13) fails to compile the reshape
-    that follows a rank-4 add when batch sizes are dynamic.
+    Where `folds_group_axis` says so (TensorFlow and JAX; torch outside
+    training) the bias is tiled over the group-major channels and added
+    *before* the reshape, where the compilers fuse it into the
+    convolution's elementwise loop over ``|G| filters`` channels; on the
+    rank-5 view it falls out of XLA's fusion (JAX P4CNN `predict` on CPU:
+    1,254 -> 2,777 img/s, BENCHMARKS.md). Otherwise it is added after the
+    reshape.
+
+    Args:
+        training: the calling layer's ``training`` argument.
     """
     if bias is not None:
         # A variable goes through convert_to_tensor first (JAX tracing).
         bias = ops.cast(ops.convert_to_tensor(bias), y.dtype)
-    fold_bias = bias is not None and folds_group_axis()
+    fold_bias = bias is not None and folds_group_axis(training)
     if fold_bias:
         y = y + tile_over_group(bias, group_size)
     shape = ops.shape(y)
