@@ -283,7 +283,8 @@ def tile_over_group(vector, group_size):
 
     Both forms below hand the feature-map loops a plain ``[|G| C]``
     vector, and both are exact (each output is a copy of one input, or one
-    input times 1 plus zeros):
+    input times 1 plus zeros; the product only while torch's TF32 matmuls
+    stay off on GPUs, their default):
 
     - TensorFlow and JAX: a concatenation of ``|G|`` copies, which XLA
       keeps as its own small operation (BENCHMARKS.md, "Tiling by
