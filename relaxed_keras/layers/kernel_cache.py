@@ -94,10 +94,10 @@ class _KernelExpansion(keras.Model):
     JAX runs eager operations one by one and compiles each for its shapes
     on first use: expanding a relaxed ResNetCK's 7 kernels eagerly took
     3.1-4.6 s the first time, one compiled `predict_on_batch` 0.44 s (p4cnn
-    relaxed: 1.5 s / 0.36 s). TensorFlow's eager operations each cost tens
-    of microseconds: every `predict` call of the P4CNN spent 5.7 ms
-    refreshing its caches eagerly, 1.6 ms in one graph call (relaxed
-    P4CNN: 10.6 / 2.0 ms), for 0.05-0.09 s of tracing on the first call.
+    relaxed: 1.5 s / 0.36 s). TensorFlow runs eager operations one by one
+    too: every `predict` call of the P4CNN spent 5.7 ms refreshing its
+    caches eagerly, 1.6 ms in one graph call (relaxed P4CNN: 10.6 / 2.0
+    ms), for 0.05-0.09 s of tracing on the first call.
     float32 policy: the kernels are computed as in the eager path (the
     layers' own variable dtype, no autocast).
     """

@@ -253,11 +253,11 @@ def folds_group_axis(training=None):
     convolution's fusion (measurements in BENCHMARKS.md). torch's inductor
     fills 10 of 16 vector lanes with masked loads and stores: on the
     folded view the P4CNN's compiled `predict` runs its elementwise
-    kernels in half the time (3,812 -> 4,479 img/s, the dense limit's
-    speed; BENCHMARKS.md, "torch inference on the folded view"). Training
-    on torch keeps the rank-5 view: the folded bias made a compiled
-    training step 1.7 % slower in two A/B runs, folded batch statistics
-    twice as slow, and eager torch gains nothing either way.
+    kernels in about half the time (median 3,713 -> 4,270 img/s, the dense
+    limit 4,349; BENCHMARKS.md, "torch inference on the folded view");
+    eager `predict` is unchanged within noise. Training on torch keeps the
+    rank-5 view: the folded bias made compiled training 1.7-2.5 % slower in
+    two A/B runs, and folded batch statistics halved its throughput.
 
     Args:
         training: whether the caller is in a training step (the layer's
