@@ -35,6 +35,12 @@ def skip_random_initialization():
     >>> with skip_random_initialization():  # doctest: +SKIP
     ...     model = rk.zoo.build("p4cnn", equivariance="partial")
     >>> model.load_weights("p4cnn.weights.h5")  # doctest: +SKIP
+
+    A `.keras` file loads the same way (Keras builds the model, then
+    assigns every weight from the file):
+
+    >>> with skip_random_initialization():  # doctest: +SKIP
+    ...     model = keras.saving.load_model("p4cnn.keras")
     """
     token = _SKIPPING.set(True)
     try:

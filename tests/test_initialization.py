@@ -109,3 +109,22 @@ def test_load_assigns_every_weight(name):
     for ours, theirs in zip(loaded.weights, reference.weights):
         assert ours.path == theirs.path
         np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs))
+
+
+def test_keras_load_model_inside_the_scope_restores_every_weight(tmp_path):
+    """`keras.saving.load_model` of a `.keras` file inside the scope (the
+    README's recipe: no random draws that the file overwrites) restores
+    every weight of a relaxed P4CNN exactly, and its outputs."""
+    keras.utils.set_random_seed(3)
+    model = rk.zoo.build("p4cnn", equivariance="relaxed")
+    x = np.random.RandomState(0).rand(2, 28, 28, 1).astype("float32")
+    expected = to_numpy(model(x, training=False))
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    with skip_random_initialization():
+        loaded = keras.saving.load_model(path)
+    assert len(loaded.weights) == len(model.weights) > 10
+    for ours, theirs in zip(loaded.weights, model.weights):
+        assert ours.path == theirs.path
+        np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs))
+    np.testing.assert_array_equal(to_numpy(loaded(x, training=False)), expected)
