@@ -13,6 +13,7 @@ from relaxed_keras.layers.spatial import channels_last_op
 from tests.helpers import gradient
 from tests.helpers import relative_error
 from tests.helpers import to_numpy
+from tests.models import small_gcnn
 
 
 def test_kernel_transform_gather_matches_rot90_and_roll():
@@ -536,6 +537,30 @@ def test_one_compiled_refresh_equals_the_eager_expansion():
         finally:
             keras.distribution.set_distribution(previous)
         assert kernel_cache._expansions.get(fresh) is None
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="tf.function is TensorFlow's tracer")
+def test_cached_kernels_inside_a_traced_tf_function():
+    """A `tf.function` that enters `cached_kernels` (a serving function)
+    traces the eager expansion: the compiled helper model cannot run
+    while tracing (its outputs are host arrays). Same outputs as the
+    model without the scope, and the helper is not created."""
+    import tensorflow as tf
+
+    from relaxed_keras.layers import kernel_cache
+
+    model = small_gcnn("p4")
+    x = tf.constant(np.random.RandomState(5).rand(2, 12, 12, 1).astype("float32"))
+
+    @tf.function
+    def serve(images):
+        with rk.layers.cached_kernels(model):
+            return model(images, training=False)
+
+    expected = to_numpy(model(x, training=False))
+    assert relative_error(to_numpy(serve(x)), expected) < 1e-6
+    assert kernel_cache._expansions.get(model) is None
 
 
 # ----------------------------------------------------------------------

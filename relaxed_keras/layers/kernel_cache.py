@@ -122,13 +122,26 @@ _expansions = weakref.WeakKeyDictionary()
 _COMPILED_REFRESH_BACKENDS = ("jax", "tensorflow")
 
 
+def _inside_traced_function(variable):
+    """Whether this runs while a function is traced (a `tf.function` that
+    enters the scope): there a variable's value is symbolic and cannot be
+    copied to the host, so the helper model, whose `predict_on_batch`
+    returns host arrays, cannot run; the eager expansion joins the trace."""
+    try:
+        ops.convert_to_numpy(variable.value)
+    except Exception:  # the backends raise different types here
+        return True
+    return False
+
+
 def _refresh(model, layers):
     """Store every layer's current kernel in its cache."""
     if not layers:
         return
     if (keras.backend.backend() not in _COMPILED_REFRESH_BACKENDS
             or len(layers) < 2
-            or keras.distribution.distribution() is not None):
+            or keras.distribution.distribution() is not None
+            or _inside_traced_function(layers[0].kernel_cache.value)):
         for layer in layers:
             layer.refresh_kernel_cache()
         return
