@@ -54,3 +54,33 @@ def test_comparison_benchmark_smoke(capsys):
     predict_rows = [line for line in out.splitlines() if "P4CNN predict" in line]
     assert any("plain torch" in line for line in predict_rows)
     assert ("jit=auto tf.data" in out) == tf_rows
+
+
+def test_interleaved_benchmark_smoke(capsys):
+    """benchmarks/interleaved.py in smoke mode (2 rounds) with the current
+    backend's worker: every contender is timed once per round, each ratio
+    is taken within a round (the reference's time over ours, same round),
+    and the table is printed; a malformed ``--settings`` entry is a
+    `ValueError` naming the flag."""
+    import keras
+    import pytest
+
+    import interleaved
+
+    setting = {"tensorflow": "tensorflow:False:tf.data", "jax": "jax:True",
+               "torch": "torch:False"}[keras.backend.backend()]
+    report = interleaved.main(["--smoke", "--settings", setting])
+    times = report["times"]
+    assert f"{setting} / p4cnn / train" in times
+    assert "plain torch / plain torch / predict" in times
+    assert all(len(seconds) == 2 and min(seconds) > 0 for seconds in times.values())
+    ours = times[f"{setting} / p4cnn / train"]
+    dense = times[f"{setting} / dense / train"]
+    (row,) = [row for row in report["rows"] if row[:2] == ("train", f"{setting} P4CNN")
+              and row[3] == "dense limit"]
+    per_round = sorted(d / o for d, o in zip(dense, ours))
+    assert row[4] == pytest.approx(sum(per_round) / 2)
+    assert (row[5], row[6]) == pytest.approx((per_round[0], per_round[1]))
+    assert "| task | contender |" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--settings"):
+        interleaved.main(["--smoke", "--settings", "torch:sometimes"])
