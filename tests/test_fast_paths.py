@@ -981,3 +981,54 @@ def test_eigen_convolutions_match_default_xla_convolutions(tmp_path):
     default, eigen = np.load(tmp_path / "default.npz"), np.load(tmp_path / "eigen.npz")
     for name in ("y", "gx", "gw"):
         assert relative_error(eigen[name], default[name]) < 1e-5, name
+
+
+def test_relu_select_form_matches_keras_relu():
+    """`rk.layers.ReLU`'s form for compiled torch training, ``where(x <= 0,
+    0, x)``, forced on here on every backend: the same values as Keras's
+    ReLU (NaN stays NaN, -inf -> 0) and the same gradient, 0 at x = 0;
+    ranks other than 5 and non-default arguments keep Keras's ReLU."""
+    rng = np.random.RandomState(0)
+    x = rng.randn(2, 3, 3, 4, 5).astype("float32")
+    x[0, 0, 0, :, 0] = [0.0, -0.0, np.nan, -np.inf]
+    upstream = rng.randn(*x.shape).astype("float32")
+    select = rk.layers.ReLU()
+    select._compiled_torch_select = True
+    reference = keras.layers.ReLU()
+    np.testing.assert_array_equal(to_numpy(select(x)), to_numpy(reference(x)))
+    finite = np.where(np.isfinite(x), x, 1.0)
+    weights = ops.convert_to_tensor(upstream)
+    grads = [gradient(lambda v, layer=layer: ops.sum(layer(v) * weights), finite)
+             for layer in (select, reference)]
+    np.testing.assert_array_equal(grads[0], grads[1])
+    zero = finite[0, 0, 0, 0, 0]
+    assert zero == 0 and grads[0][0, 0, 0, 0, 0] == 0
+    # Keras's ReLU with its other arguments, and on rank-4 maps.
+    capped = rk.layers.ReLU(max_value=1.0, negative_slope=0.1, threshold=0.2)
+    capped._compiled_torch_select = True
+    np.testing.assert_allclose(
+        to_numpy(capped(finite)),
+        to_numpy(keras.layers.ReLU(max_value=1.0, negative_slope=0.1,
+                                   threshold=0.2)(finite)), rtol=1e-6)
+    np.testing.assert_array_equal(to_numpy(select(x[0])), to_numpy(reference(x[0])))
+
+
+@pytest.mark.parametrize("jit_compile", [True, False, "auto"])
+def test_zoo_model_tells_its_relus_how_it_is_compiled(jit_compile):
+    """`compile` switches the zoo models' ReLUs to the select form only for
+    torch.compile (torch with jit_compile=True, Keras's "auto" keeps torch
+    eager); the config and the predictions do not change."""
+    model = rk.zoo.build("p4cnn", equivariance="strict")
+    relus = [layer for layer in model._flatten_layers()
+             if isinstance(layer, rk.layers.ReLU)]
+    assert len(relus) == 7
+    x = np.random.RandomState(1).rand(2, 28, 28, 1).astype("float32")
+    before = to_numpy(model(x))
+    model.compile(optimizer="adam", jit_compile=jit_compile,
+                  loss="sparse_categorical_crossentropy")
+    expected = keras.backend.backend() == "torch" and jit_compile is True
+    assert all(layer._compiled_torch_select == expected for layer in relus)
+    np.testing.assert_allclose(to_numpy(model(x)), before, rtol=1e-6, atol=1e-7)
+    assert model.get_config() == type(model).from_config(model.get_config()).get_config()
+    model.compile(optimizer="adam", jit_compile=False, loss="sparse_categorical_crossentropy")
+    assert not any(layer._compiled_torch_select for layer in relus)

@@ -1,5 +1,6 @@
 """Keras layers of relaxed_keras (layout ``[B, H, W, |G|, C]``)."""
 
+from relaxed_keras.layers.activation import ReLU
 from relaxed_keras.layers.augerino import Augerino
 from relaxed_keras.layers.base_group_conv import BaseGroupConv
 from relaxed_keras.layers.continuous_conv import BaseContinuousGroupConv
@@ -39,6 +40,7 @@ __all__ = [
     "GroupAveragePooling2D",
     "GlobalSpatialPooling2D",
     "BatchNormalization",
+    "ReLU",
     "Dropout",
     "SpatialLayerNormalization",
     "BaseRelaxedGroupConv",

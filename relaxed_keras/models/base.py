@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from relaxed_keras.initialization import keras_layer_call
+from relaxed_keras.layers.activation import use_compiled_torch_select
 from relaxed_keras.layers.kernel_cache import cached_kernels
 
 
@@ -20,7 +21,23 @@ class ZooModel(keras.Model):
     `relaxed_keras.layers.cached_kernels`: the group convolutions expand
     their kernels once per call instead of once per batch (also for the
     validation pass of `fit`, which calls `evaluate`).
+
+    `compile` tells the model's `relaxed_keras.layers.ReLU` layers whether
+    torch.compile runs them (``jit_compile=True`` on torch), where they
+    take a faster form with the same results.
     """
+
+    @property
+    def jit_compile(self):
+        return keras.Model.jit_compile.fget(self)
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        # `compile` sets it: the `relaxed_keras.layers.ReLU` layers pick
+        # their form for torch.compile from it.
+        keras.Model.jit_compile.fset(self, value)
+        if getattr(self, "_layers", None):
+            use_compiled_torch_select(self, self._jit_compile)
 
     def predict(self, *args, **kwargs):
         with cached_kernels(self):

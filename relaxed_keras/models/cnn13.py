@@ -2,6 +2,7 @@
 
 import keras
 
+from relaxed_keras.layers.activation import ReLU
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import ModelSpec
 from relaxed_keras.models.blocks import batch_norm
@@ -82,7 +83,7 @@ class CNN13(ZooModel):
             x = batch_norm(name=f"{name}_bn")(x)
             if leaky:
                 return keras.layers.LeakyReLU(0.1, name=f"{name}_act")(x)
-            return keras.layers.ReLU(name=f"{name}_act")(x)
+            return ReLU(name=f"{name}_act")(x)
 
         # === Functional model ===
         inputs, x = self._model_input(input_shape, kwargs)

@@ -2,6 +2,7 @@
 
 import keras
 
+from relaxed_keras.layers.activation import ReLU
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import ModelSpec
 from relaxed_keras.models.blocks import batch_norm
@@ -96,7 +97,7 @@ class CohenWellingCNN(ZooModel):
                 x = spec.layer_norm(name=f"ln{index}")(x)
             else:
                 x = batch_norm(name=f"bn{index}")(x)
-            return keras.layers.ReLU(name=f"relu{index}")(x)
+            return ReLU(name=f"relu{index}")(x)
 
         # === Functional model ===
         inputs, x = self._model_input(input_shape, kwargs)

@@ -2,6 +2,7 @@
 
 import keras
 
+from relaxed_keras.layers.activation import ReLU
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import DISCRETE_MODES
 from relaxed_keras.models.blocks import ModelSpec
@@ -18,11 +19,11 @@ def apply_basic_block(x, spec, filters, stride, name):
     """(BN -> ReLU -> 3x3 conv) twice, plus identity or 1x1 conv + BN."""
     in_channels = x.shape[-1]
     y = batch_norm(name=f"{name}_bn1")(x)
-    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+    y = ReLU(name=f"{name}_relu1")(y)
     y = spec.conv(filters, 3, strides=stride, padding=1, use_bias=False,
                   name=f"{name}_conv1")(y)
     y = batch_norm(name=f"{name}_bn2")(y)
-    y = keras.layers.ReLU(name=f"{name}_relu2")(y)
+    y = ReLU(name=f"{name}_relu2")(y)
     y = spec.conv(filters, 3, padding=1, use_bias=False, name=f"{name}_conv2")(y)
     if stride != 1 or in_channels != filters:
         x = spec.conv(filters, 1, strides=stride, use_bias=False,
@@ -88,7 +89,7 @@ class PreActResNet(ZooModel):
                     name=f"stage{stage + 1}_block{index + 1}",
                 )
         x = batch_norm(name="final_bn")(x)
-        x = keras.layers.ReLU(name="final_relu")(x)
+        x = ReLU(name="final_relu")(x)
         x = spec.global_pool(x, spatial="mean", group="max", group_first=True)
         # === Head and config ===
         self._finish_classifier(

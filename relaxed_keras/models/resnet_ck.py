@@ -2,6 +2,7 @@
 
 import keras
 
+from relaxed_keras.layers.activation import ReLU
 from relaxed_keras.models.base import ZooModel
 from relaxed_keras.models.blocks import DISCRETE_MODES
 from relaxed_keras.models.blocks import ModelSpec
@@ -18,16 +19,16 @@ def apply_ck_block(x, spec, filters, kernel_size, dropout, pool, name):
         shortcut = spec.conv(filters, 1, use_bias=False, name=f"{name}_shortcut")(x)
     y = spec.conv(filters, kernel_size, padding="same", name=f"{name}_conv1")(x)
     y = spec.layer_norm(name=f"{name}_ln1")(y)
-    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+    y = ReLU(name=f"{name}_relu1")(y)
     y = dropout_layer(dropout, name=f"{name}_dropout")(y)
     y = spec.conv(filters, kernel_size, padding="same", name=f"{name}_conv2")(y)
     y = spec.layer_norm(name=f"{name}_ln2")(y)
-    y = keras.layers.ReLU(name=f"{name}_relu2")(y)
+    y = ReLU(name=f"{name}_relu2")(y)
     x = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     x = batch_norm(name=f"{name}_bn")(x)
     if pool:
         x = spec.max_pool(2, name=f"{name}_pool")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+    return ReLU(name=f"{name}_relu")(x)
 
 
 @register_architecture(
@@ -96,14 +97,14 @@ class ResNetCK(ZooModel):
         x = batch_norm(name="stem_bn")(x)
         if 0 in pool_blocks:
             x = spec.max_pool(2, name="stem_pool")(x)
-        x = keras.layers.ReLU(name="stem_relu")(x)
+        x = ReLU(name="stem_relu")(x)
         for index, filters in enumerate(widths, start=1):
             x = apply_ck_block(x, spec, filters, kernel_size, dropout,
                                index in pool_blocks, name=f"block{index}")
         final_size = x.shape[1]
         x = spec.conv(widths[-1], final_size, padding="valid", name="final_conv")(x)
         x = batch_norm(name="final_bn")(x)
-        x = keras.layers.ReLU(name="final_relu")(x)
+        x = ReLU(name="final_relu")(x)
         x = spec.global_pool(x, spatial="max", group="max")
         # === Head and config ===
         self._finish_classifier(
