@@ -116,6 +116,20 @@ def _gpu_peak_memory_mb(reset=False):
 
 
 # ---------------------------------------------------------- keras worker
+def tf_data_pipelines(x, y, batch):
+    """(train, test) `tf.data` pipelines without autotuning: the
+    workaround for TensorFlow's iterator-destruction wait (BENCHMARKS.md)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    train = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x))
+             .batch(batch).prefetch(1).with_options(options))
+    test = (tf.data.Dataset.from_tensor_slices(x).batch(batch)
+            .prefetch(1).with_options(options))
+    return train, test
+
+
 def keras_worker(cfg):
     """Measure the Keras workloads on the current backend."""
     sys.path.insert(0, ROOT)
@@ -155,14 +169,7 @@ def keras_worker(cfg):
         model.compile(optimizer="adam", jit_compile=jit_compile,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         if pipeline == "tf.data":
-            import tensorflow as tf
-
-            options = tf.data.Options()
-            options.autotune.enabled = False
-            train = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(images)
-                     .batch(batch).prefetch(1).with_options(options))
-            test = (tf.data.Dataset.from_tensor_slices(x).batch(batch)
-                    .prefetch(1).with_options(options))
+            train, test = tf_data_pipelines(x, y, batch)
             fit_args, predict_args = (train,), (test,)
             # Warm-up calls trace with the pipeline's own element spec.
             warm_fit, warm_predict = (train.take(1),), (test.take(1),)

@@ -81,14 +81,7 @@ def keras_worker(cfg):
     x = rng.rand(images, 28, 28, 1).astype("float32")
     y = rng.randint(0, 10, images)
     if cfg["pipeline"] == "tf.data":
-        import tensorflow as tf
-
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        train = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(images)
-                 .batch(batch).prefetch(1).with_options(options))
-        test = (tf.data.Dataset.from_tensor_slices(x).batch(batch)
-                .prefetch(1).with_options(options))
+        train, test = compare.tf_data_pipelines(x, y, batch)
         fit_args, predict_args, kwargs = (train,), (test,), {}
     else:
         fit_args, predict_args, kwargs = (x, y), (x,), {"batch_size": batch}
