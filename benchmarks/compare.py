@@ -280,6 +280,34 @@ def keras_worker(cfg):
 
 
 # ------------------------------------------------------- torch references
+def torch_epochs(model, x, y, batch, sync=lambda: None):
+    """``(train, predict)``: one epoch of Adam training (cross-entropy) and
+    one eval-mode inference pass of a torch ``model`` over ``x`` / ``y`` in
+    batches (e2cnn's eval mode expands its kernels once and caches them);
+    ``sync`` waits for the device at the end of each."""
+    import torch
+
+    optimizer = torch.optim.Adam(model.parameters())
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def train():
+        model.train()
+        for i in range(0, len(x), batch):
+            optimizer.zero_grad()
+            loss_fn(model(x[i:i + batch]), y[i:i + batch]).backward()
+            optimizer.step()
+        sync()
+
+    def predict():
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, len(x), batch):
+                model(x[i:i + batch])
+        sync()
+
+    return train, predict
+
+
 def torch_references(cfg):
     """e2cnn and plain PyTorch P4CNNs and single p4 layers."""
     import numpy as np
@@ -297,24 +325,7 @@ def torch_references(cfg):
     y = torch.randint(0, 10, (images,), device=device)
 
     def train_throughput(model):
-        opt = torch.optim.Adam(model.parameters())
-        loss_fn = torch.nn.CrossEntropyLoss()
-
-        def epoch():
-            model.train()
-            for i in range(0, images, batch):
-                opt.zero_grad()
-                loss_fn(model(x[i:i + batch]), y[i:i + batch]).backward()
-                opt.step()
-            sync()
-
-        def infer():
-            model.eval()
-            with torch.no_grad():
-                for i in range(0, images, batch):
-                    model(x[i:i + batch])
-            sync()
-
+        epoch, infer = torch_epochs(model, x, y, batch, sync)
         train = _best_seconds(epoch, repeats)
         inference = _best_seconds(infer, repeats)
         return images / train, images / inference

@@ -166,14 +166,14 @@ class Worker:
 
 # ------------------------------------------------------- torch references
 def torch_contenders(cfg):
-    """``{(name, task): epoch}`` for e2cnn (when installed) and plain torch."""
+    """``{(name, task): epoch}`` for e2cnn (when installed) and plain torch;
+    each ``epoch()`` returns its seconds, like `Worker.seconds`."""
     import torch
 
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(0)
-    batch, images = cfg["batch"], cfg["images"]
-    x = torch.rand(images, 1, 28, 28)
-    y = torch.randint(0, 10, (images,))
+    x = torch.rand(cfg["images"], 1, 28, 28)
+    y = torch.randint(0, 10, (cfg["images"],))
     models = {"plain torch": compare.TorchP4CNN()}
     try:
         models["e2cnn"] = compare.e2cnn_p4cnn()
@@ -181,27 +181,17 @@ def torch_contenders(cfg):
         pass
     tasks = {}
     for name, model in models.items():
-        optimizer = torch.optim.Adam(model.parameters())
-        loss_fn = torch.nn.CrossEntropyLoss()
-
-        def train(model=model, optimizer=optimizer, loss_fn=loss_fn):
-            model.train()
-            for i in range(0, images, batch):
-                optimizer.zero_grad()
-                loss_fn(model(x[i:i + batch]), y[i:i + batch]).backward()
-                optimizer.step()
-
-        def predict(model=model):
-            # e2cnn's eval mode expands its kernels once and caches them.
-            model.eval()
-            with torch.no_grad():
-                for i in range(0, images, batch):
-                    model(x[i:i + batch])
-
-        tasks[name, "train"], tasks[name, "predict"] = train, predict
-    for task in tasks.values():
-        task()
+        for task, epoch in zip(("train", "predict"),
+                               compare.torch_epochs(model, x, y, cfg["batch"])):
+            epoch()  # warm-up, untimed
+            tasks[name, task] = lambda epoch=epoch: _timed(epoch)
     return tasks
+
+
+def _timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
 
 
 # ------------------------------------------------------------- summary
@@ -266,17 +256,10 @@ def run(settings, cfg, progress=print):
                     contenders.append((setting, model, task,
                                        lambda w=worker, m=model, t=task: w.seconds(m, t)))
         times = {key[:3]: [] for key in contenders}
-        in_process = {name for name, _ in local}
         for round_index in range(cfg["rounds"]):
             shift = round_index % len(contenders)
-            for name, model, task, fn in contenders[shift:] + contenders[:shift]:
-                if name in in_process:
-                    start = time.perf_counter()
-                    fn()
-                    seconds = time.perf_counter() - start
-                else:
-                    seconds = fn()
-                times[name, model, task].append(seconds)
+            for name, model, task, seconds in contenders[shift:] + contenders[:shift]:
+                times[name, model, task].append(seconds())
             progress(f"round {round_index + 1}/{cfg['rounds']} done")
         return times, {w.setting: w.info for w in workers}
     finally:
