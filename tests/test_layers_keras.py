@@ -43,6 +43,7 @@ POOL_CASES = [
 ELEMENTWISE_CASES = [
     (rk.layers.BatchNormalization, dict(momentum=0.9, epsilon=1e-5), (2, 5, 5, 4, 3)),
     (rk.layers.Dropout, dict(rate=0.3, seed=1), (2, 5, 5, 8, 3)),
+    (rk.layers.ReLU, dict(max_value=6.0), (2, 5, 5, 4, 3)),
 ]
 ALL_CASES = CONV_CASES + POOL_CASES + ELEMENTWISE_CASES
 
