@@ -278,7 +278,7 @@ def dropout(inputs, rate, noise_shape=None, seed_generator=None):
         # TensorFlow's select (forward, and both selects of its gradient)
         # is slower on a rank-5 group map than on the same entries in rank
         # 1 (64x28x28x4x10 on 2 CPU cores: 2.6 against 1.5 ms per select;
-        # BENCHMARKS.md, "TensorFlow's rank-5 select").
+        # BENCHMARKS.md, "Dropout's select on the flattened map").
         flat = ops.reshape(inputs, (-1,))
         kept = ops.where(keep, flat / (1.0 - rate), ops.zeros_like(flat))
         return ops.reshape(kept, shape)
