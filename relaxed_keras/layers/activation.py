@@ -23,9 +23,9 @@ class ReLU(keras.layers.ReLU):
     process (BENCHMARKS.md, "ReLU as a select in compiled torch
     training"): P4CNN 1.08x with the zoo's dropout, 1.82x without it;
     PreAct ResNet-44 1.53x; ResNetCK 1.03x; CNN13 (``partial_gcnn``)
-    1.04x. Where the same select slows
-    things down it is not used: eager torch (0.69x, P4CNN without
-    dropout) and the rank-4 maps of an ordinary CNN (the Z2CNN, 0.90x).
+    1.04x. Where the same select slows things down it is not used: eager
+    torch (0.69x, P4CNN without dropout) and the rank-4 maps of an
+    ordinary CNN (the Z2CNN, 0.90x).
     TensorFlow and JAX always run Keras's ReLU. In a model that is not
     one of the zoo's, call ``use_compiled_torch_select(model,
     model.jit_compile)`` (this module) after `compile` for the same
