@@ -322,10 +322,17 @@ def cmd_train(args):
     name = args.recipe if isinstance(args.recipe, str) and not os.path.isfile(
         args.recipe) else "custom"
     output = args.output or os.path.join("presets", name)
+    if os.path.isdir(output) and os.listdir(output) and not args.overwrite:
+        raise ValueError(
+            f"--output {output} exists and is not empty; pass --overwrite to "
+            "replace it, or choose another folder."
+        )
+    state_dir = args.state_dir or os.path.join("training_state", name)
     _, meta = training.train_recipe(
         recipe, output=output, distribute=args.distribute, epochs=args.epochs,
         train_size=args.train_size, test_size=args.test_size,
         verbose=args.verbose, jit_compile=JIT_COMPILE[args.jit_compile],
+        state_dir=state_dir,
     )
     print(f"{name}: test accuracy {meta['test_accuracy']:.2f} % on "
           f"{meta['test_images']} images, {meta['train_seconds']:.0f} s; "
@@ -380,7 +387,15 @@ def build_parser():
             p.add_argument("--epochs", type=_positive_int, default=2)
         else:
             p.add_argument("recipe", help="recipe name (list --recipes) or JSON file")
-            p.add_argument("--output", default=None)
+            p.add_argument("--output", default=None,
+                           help="preset folder to write (default presets/NAME)")
+            p.add_argument("--overwrite", action="store_true",
+                           help="replace an existing, non-empty --output")
+            p.add_argument("--state-dir", default=None,
+                           help="resumable training state, checkpointed every "
+                           "epoch; a rerun continues there (default "
+                           "training_state/NAME; deleted once the preset is "
+                           "written)")
             p.add_argument("--epochs", type=_positive_int, default=None)
         p.add_argument("--train-size", type=_positive_int, default=None)
         p.add_argument("--test-size", type=_positive_int, default=None)

@@ -20,6 +20,7 @@ from relaxed_keras.zoo.presets import list_presets
 from relaxed_keras.zoo.presets import load
 from relaxed_keras.zoo.presets import load_metadata
 from relaxed_keras.zoo.recipes import list_recipes
+from relaxed_keras.zoo.statistics import reestimate_batch_norm
 from relaxed_keras.zoo import training
 
 
@@ -67,5 +68,6 @@ __all__ = [
     "load_metadata",
     "list_recipes",
     "preset_table",
+    "reestimate_batch_norm",
     "training",
 ]

@@ -43,6 +43,40 @@ DATA_SOURCES = {
 }
 
 
+# The source paper's number for the nearest setting (no paper reports
+# Fashion-MNIST: the nearest is the same architecture on (rotated) MNIST).
+_EDIXHOVEN = ("no paper reports Fashion-MNIST; the same nets on MNIST: "
+              "Edixhoven et al. (2023), Table 1, mean of seeds: Z2CNN 98.47 % "
+              "MNIST / 91.60 % RotMNIST; P4CNN (exact) 97.69 % / 96.89 %; "
+              "50 epochs, Adam 0.01 halved every 10 epochs, dropout 0.3")
+_ROMERO_RESNET = ("no paper reports Fashion-MNIST; the nearest ResNets: "
+                  "Romero & Lohit (2022), Table 3: CKResNet (2 blocks, 32 "
+                  "channels, SIREN kernels) on RotMNIST, T(2) 97.23 %, SE(2) "
+                  "N=4 strict 99.10 % / partial 99.13 %, N=8 99.17 / 99.23 %")
+PAPER_NUMBERS = {
+    ("z2cnn", "fashion_mnist"): _EDIXHOVEN,
+    ("p4cnn", "fashion_mnist"): _EDIXHOVEN,
+    ("z2cnn", "rotated_fashion_mnist"): _EDIXHOVEN,
+    ("p4cnn", "rotated_fashion_mnist"): _EDIXHOVEN,
+    ("resnet_ck", "fashion_mnist"): _ROMERO_RESNET,
+    ("resnet_ck", "rotated_fashion_mnist"): _ROMERO_RESNET,
+    ("cnn7", "noisy_rotated_mnist"): (
+        "Steinberger, Table 1, anisotropic noise sigma 0.1 (noisy test set): "
+        "plain CNN 92.35 %, P4CNN 96.26 %, relaxed P4CNN 93.61 %; full "
+        "rotated MNIST (ours: its 5,000-image subset), 20 epochs, Adam 0.002, "
+        "batch 64"),
+    ("z2cnn", "mnist6_180"): (
+        "Romero & Lohit (2022), Table 1: G-CNN 50.0 %, Partial G-CNN 100.0 %; "
+        "van der Ouderaa et al. (2022), Table 2: strict 50.0 %, soft 100.0 %"),
+    ("p4cnn", "mnist6_180"): (
+        "Romero & Lohit (2022), Table 1: G-CNN 50.0 %, Partial G-CNN 100.0 %; "
+        "van der Ouderaa et al. (2022), Table 2: strict 50.0 %, soft 100.0 %"),
+    ("p4cnn", "mnist6_m"): (
+        "Romero & Lohit (2022), Table 1, MNIST6-M: G-CNN 50.0 %, Partial "
+        "G-CNN 100.0 %"),
+}
+
+
 def render_model_card(metadata):
     """Markdown model card of one preset."""
     recipe = metadata["recipe"]
@@ -60,6 +94,7 @@ def render_model_card(metadata):
         f'model = rk.zoo.load("{name}")  # raw images in [0, 1] -> logits',
         "```",
         "",
+        *_pending_note(name),
         "## Measured",
         "",
         "| metric | value |",
@@ -74,6 +109,14 @@ def render_model_card(metadata):
     ]
     if "validation_accuracy" in metadata:
         lines.append(f"| validation accuracy | {metadata['validation_accuracy']:.2f} % |")
+    if "chosen_epoch" in metadata:
+        lines.append(
+            f"| chosen epoch | {metadata['chosen_epoch']} of "
+            f"{metadata['epochs_run']} (best {metadata['chosen_on']}) |"
+        )
+    paper = PAPER_NUMBERS.get((metadata["architecture"], recipe["dataset"]))
+    if paper:
+        lines.append(f"| paper, nearest setting | {paper} |")
     sweep = metadata.get("rotation_sweep") or []
     if sweep:
         sweep_images = min(SWEEP_IMAGES, metadata["test_images"])
@@ -82,6 +125,12 @@ def render_model_card(metadata):
                   "| " + " | ".join(f"{r['angle']:.0f}" for r in sweep) + " |",
                   "|" + " --- |" * len(sweep),
                   "| " + " | ".join(f"{r['accuracy']:.1f}" for r in sweep) + " |"]
+    figures = metadata.get("figures") or []
+    if figures:
+        lines += ["", "Training (validation after batch-norm re-estimation on "
+                  "training images; the dashed line marks the chosen epoch) "
+                  "and, for learned symmetries, their value per epoch:", ""]
+        lines += [f"![{name[:-4].replace('_', ' ')}]({name})" for name in figures]
     rows = metadata.get("learned_equivariance") or []
     if rows:
         lines += ["", "Learned equivariance per layer "
@@ -108,10 +157,11 @@ def render_model_card(metadata):
         + (f" Source: {DATA_SOURCES[source]}." if source in DATA_SOURCES else "")
         + (f" Data set: {DATASET_NOTES[recipe['dataset']]}."
            if recipe["dataset"] in DATASET_NOTES else ""),
-        f"- Recipe: Adam, learning rate {recipe['learning_rate']}, batch "
+        f"- Recipe: {_optimizer_text(recipe)}, batch "
         f"{recipe['batch_size']}, {recipe['epochs']} epochs, seed "
         f"{recipe['seed']}, sparse categorical cross-entropy; input "
-        "normalisation by the training images' mean and std, inside the model.",
+        "normalisation by the training images' mean and std, inside the model"
+        + _batch_norm_text(metadata) + ".",
         f"- Reproduce: `{_reproduce(name, recipe)}` "
         f"(KERAS_BACKEND={env['backend']}).",
         f"- Environment: {env['backend']} backend, "
@@ -128,6 +178,39 @@ def render_model_card(metadata):
         "",
     ]
     return "\n".join(lines)
+
+
+def _pending_note(name):
+    from relaxed_keras.zoo.recipes import RETRAINING_PENDING
+
+    if name not in RETRAINING_PENDING:
+        return []
+    return [
+        f"**Awaiting retraining:** these weights come from an earlier recipe "
+        "(a few thousand training images, a few epochs; numbers below). "
+        f"`relaxed-keras train {name}` trains the current full-data recipe.",
+        "",
+    ]
+
+
+def _optimizer_text(recipe):
+    decay = recipe.get("weight_decay", 0.0)
+    text = (f"AdamW (weight decay {decay} on kernel matrices)" if decay
+            else "Adam") + f", learning rate {recipe['learning_rate']}"
+    if recipe.get("schedule", "constant") == "cosine":
+        warmup = recipe.get("warmup_epochs", 0)
+        text += (f" with cosine decay to 0"
+                 + (f" after {warmup} warm-up epoch(s)" if warmup else ""))
+    return text
+
+
+def _batch_norm_text(metadata):
+    info = metadata.get("batch_norm")
+    if not info:
+        return ""
+    return (f"; batch-norm statistics re-estimated on "
+            f"{info['reestimated_on_train_images']} training images in "
+            "inference mode before saving (`rk.zoo.reestimate_batch_norm`)")
 
 
 def trainable_count(metadata):
@@ -173,9 +256,9 @@ def preset_table(names=None):
 
 
 def _reproduce(name, recipe):
-    from relaxed_keras.zoo.recipes import RECIPES
+    from relaxed_keras.zoo.recipes import trained_by_its_recipe
 
-    if RECIPES.get(name) == recipe:
+    if trained_by_its_recipe(name, recipe):
         return f"relaxed-keras train {name} --output DIR"
     if "finetuned_from" in recipe:
         return (f"relaxed-keras finetune {recipe['finetuned_from']} --dataset "

@@ -157,12 +157,15 @@ def load(name, compile=True, learning_rate=1e-3, jit_compile="auto"):
     return model
 
 
-def compile_classifier(model, learning_rate=1e-3, jit_compile="auto"):
+def compile_classifier(model, learning_rate=1e-3, jit_compile="auto",
+                       optimizer=None):
     """Adam, sparse categorical cross-entropy on logits, accuracy.
 
     Args:
         model: the `keras.Model` to compile.
         learning_rate: Adam's learning rate.
+        optimizer: a Keras optimizer to use instead of Adam (the recipes'
+            AdamW with a schedule, `relaxed_keras.zoo.optimization`).
         jit_compile: ``"auto"`` (default), ``True`` or ``False``, passed to
             `model.compile`. Keras's ``"auto"`` on a CPU-only machine
             compiles on JAX and runs TensorFlow and torch op by op: the
@@ -186,7 +189,7 @@ def compile_classifier(model, learning_rate=1e-3, jit_compile="auto"):
             f"Received: jit_compile={jit_compile!r}"
         )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=optimizer or keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         jit_compile=jit_compile,
@@ -256,9 +259,14 @@ def trainable_parameters(model):
     return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))
 
 
-def save_preset(model, folder, architecture, metadata):
+def save_preset(model, folder, architecture, metadata, figures=()):
     """Write a preset folder (config, weights, metadata with sha256 and
-    probe logits, model card). Returns the metadata written."""
+    probe logits, plots, model card). Returns the metadata written.
+
+    Args:
+        figures: functions ``f(folder)`` that write a PNG into the folder
+            and return its path (or ``None`` for no plot); the card shows
+            them."""
     from relaxed_keras.zoo.cards import render_model_card
 
     os.makedirs(folder, exist_ok=True)
@@ -279,6 +287,9 @@ def save_preset(model, folder, architecture, metadata):
     metadata["probe_logits"] = np.asarray(
         _float32_twin(model).predict(probe, verbose=0), "float64"
     ).round(6).tolist()
+    written = [path for path in (figure(folder) for figure in figures) if path]
+    if written:
+        metadata["figures"] = [os.path.basename(path) for path in written]
     metadata = _jsonable(metadata)
     with open(os.path.join(folder, METADATA_FILE), "w") as f:
         json.dump(metadata, f, indent=2)

@@ -12,21 +12,28 @@ import json
 import math
 import os
 
+from relaxed_keras.zoo.optimization import SCHEDULES
+
 MNIST6 = {
     "dataset_args": {"source": "subset"},
     "epochs": 20,
     "batch_size": 32,
     "learning_rate": 1e-3,
 }
+# Full Fashion-MNIST: the first 55,000 training images, the last 5,000 as
+# validation (best epoch and batch-norm statistics), the official 10,000
+# test images. Cosine decay to 0 after one warm-up epoch; AdamW's
+# decoupled weight decay on kernel matrices only (`zoo.optimization`).
 FASHION = {
-    "train_size": 3000,
-    "validation_size": 1000,
-    "epochs": 6,
-    "batch_size": 64,
+    "validation_size": 5000,
+    "epochs": 20,
+    "batch_size": 128,
     "learning_rate": 3e-3,
+    "schedule": "cosine",
+    "warmup_epochs": 1,
+    "weight_decay": 1e-2,
 }
-# Kernel networks (SIREN) diverged at 3e-3 and per-image layer norm trained
-# far slower than batch norm on Fashion-MNIST (measured, 6 epochs).
+# Kernel networks (SIREN) diverged at 3e-3 (measured on 3,000 images).
 FASHION_CONTINUOUS = {**FASHION, "learning_rate": 1e-3}
 # The anisotropic-noise study (Sec. 4) trains 20 epochs, batch 64, Adam at
 # 0.002 on rotated MNIST; these presets train on the 4,000-image offline
@@ -57,7 +64,8 @@ P4CNN_MNIST6 = {
         "equivariance": "soft", "group": "se2_8", "normalization": "layer",
     }),
 }
-# Fashion-MNIST: dropout 0.1 instead of the papers' 0.3 (6 short epochs).
+# Fashion-MNIST: dropout 0.1, not the papers' 0.3 (untuned; the same for
+# every mode).
 P4CNN_FASHION = {
     "none": ("z2cnn", {"equivariance": "none", "dropout": 0.1}),
     "strict": ("p4cnn", {"equivariance": "strict", "dropout": 0.1}),
@@ -83,11 +91,7 @@ def _recipe(architecture, model, dataset, settings, description):
         "architecture": architecture,
         "model": model,
         "dataset": dataset,
-        "dataset_args": {},
-        "train_size": None,
-        "validation_size": 0,
-        "test_size": None,
-        "seed": 0,
+        **copy.deepcopy(OPTIONAL_KEYS),
         "description": description,
         **copy.deepcopy(settings),
     }
@@ -131,9 +135,6 @@ def _all_recipes():
     return recipes
 
 
-RECIPES = _all_recipes()
-
-
 def list_recipes():
     """Recipe names (the names of the presets they produce)."""
     return sorted(RECIPES)
@@ -145,8 +146,42 @@ def list_recipes():
 REQUIRED_KEYS = ("architecture", "model", "dataset", "epochs", "batch_size",
                  "learning_rate")
 OPTIONAL_KEYS = {"dataset_args": {}, "train_size": None, "validation_size": 0,
-                 "test_size": None, "seed": 0}
+                 "test_size": None, "seed": 0, "schedule": "constant",
+                 "warmup_epochs": 0, "weight_decay": 0.0,
+                 "batch_norm_images": 4096}
 INFO_KEYS = ("description", "finetuned_from")
+RECIPES = _all_recipes()
+# Shipped presets whose weights come from an earlier (3,000-image) recipe
+# and await training with the current one; their cards say so.
+RETRAINING_PENDING = frozenset({
+    "p4cnn_partial_fashion_mnist",
+    "p4cnn_partial_rotated_fashion_mnist",
+    "p4cnn_relaxed_fashion_mnist",
+    "p4cnn_relaxed_rotated_fashion_mnist",
+    "p4cnn_soft_fashion_mnist",
+    "p4cnn_soft_rotated_fashion_mnist",
+    "p4cnn_strict_fashion_mnist",
+    "p4cnn_strict_rotated_fashion_mnist",
+    "resnet_ck_none_fashion_mnist",
+    "resnet_ck_none_rotated_fashion_mnist",
+    "resnet_ck_relaxed_fashion_mnist",
+    "resnet_ck_relaxed_rotated_fashion_mnist",
+    "resnet_ck_strict_fashion_mnist",
+    "resnet_ck_strict_rotated_fashion_mnist",
+    "z2cnn_none_fashion_mnist",
+    "z2cnn_none_rotated_fashion_mnist",
+})
+
+
+def trained_by_its_recipe(name, recipe):
+    """Whether a preset's metadata ``recipe`` is the registered recipe of
+    ``name`` (older metadata omit optional keys at their defaults)."""
+    if name not in RECIPES:
+        return False
+    try:
+        return validate_recipe(copy.deepcopy(recipe)) == RECIPES[name]
+    except ValueError:
+        return False
 
 
 def get_recipe(name):
@@ -224,7 +259,8 @@ def validate_recipe(recipe, source="The recipe"):
     for key, lowest, optional in (
         ("epochs", 1, False), ("batch_size", 1, False), ("seed", 0, False),
         ("train_size", 1, True), ("test_size", 1, True),
-        ("validation_size", 0, False),
+        ("validation_size", 0, False), ("warmup_epochs", 0, False),
+        ("batch_norm_images", 0, False),
     ):
         value = recipe[key]
         if optional and value is None:
@@ -235,11 +271,19 @@ def validate_recipe(recipe, source="The recipe"):
                 f"{source}: `{key}` must be an integer >= {lowest}{none}. "
                 f"Received: {key}={value!r}"
             )
-    rate = recipe["learning_rate"]
-    if (isinstance(rate, bool) or not isinstance(rate, (int, float))
-            or not math.isfinite(rate) or rate <= 0):
+    for key, lowest in (("learning_rate", None), ("weight_decay", 0.0)):
+        value = recipe[key]
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or (value <= 0 if lowest is None else value < lowest)):
+            bound = "> 0" if lowest is None else f">= {lowest}"
+            raise ValueError(
+                f"{source}: `{key}` must be a finite number {bound}. "
+                f"Received: {key}={value!r}"
+            )
+    if recipe["schedule"] not in SCHEDULES:
         raise ValueError(
-            f"{source}: `learning_rate` must be a finite number > 0. "
-            f"Received: learning_rate={rate!r}"
+            f"{source}: `schedule` must be one of {SCHEDULES}. Received: "
+            f"schedule={recipe['schedule']!r}"
         )
     return recipe

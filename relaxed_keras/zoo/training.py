@@ -1,18 +1,29 @@
 """Train a recipe into a preset; fine-tune and evaluate presets."""
 
+import json
+import math
 import os
 import platform
-import time
+import shutil
+import tempfile
 
 import numpy as np
 
 from relaxed_keras.zoo import presets as presets_lib
+from relaxed_keras.zoo.checkpoints import best_record
+from relaxed_keras.zoo.checkpoints import best_weights_path
+from relaxed_keras.zoo.checkpoints import read_history
+from relaxed_keras.zoo.checkpoints import resumable_callbacks
+from relaxed_keras.zoo.optimization import make_optimizer
+from relaxed_keras.zoo.statistics import batch_norm_layers
+from relaxed_keras.zoo.statistics import reestimate_batch_norm
 from relaxed_keras.zoo.cards import SWEEP_IMAGES
 from relaxed_keras.zoo.recipes import get_recipe
 from relaxed_keras.zoo.recipes import validate_recipe
 
 DISTRIBUTIONS = (None, "none", "data_parallel")
 PROBE_TEST_SLICE = 200
+STATE_RECIPE_FILE = "recipe.json"
 
 
 def check_distribution(distribute):
@@ -139,8 +150,16 @@ def _labels(y, count):
 
 def train_recipe(recipe, output=None, distribute=None, verbose="auto",
                  epochs=None, train_size=None, test_size=None,
-                 jit_compile="auto"):
+                 jit_compile="auto", state_dir=None):
     """Train one recipe and (with ``output``) write its preset folder.
+
+    The training is resumable: with ``state_dir`` it checkpoints every
+    epoch there (`relaxed_keras.zoo.checkpoints`), and a later call with
+    the same recipe and folder continues at the next epoch. The preset
+    holds the weights of the epoch with the best validation accuracy
+    (the last epoch without a validation split), with batch-norm
+    statistics re-estimated on training images
+    (`relaxed_keras.zoo.statistics`).
 
     Args:
         recipe: a recipe name (`relaxed_keras.zoo.recipes.list_recipes`), a
@@ -152,6 +171,9 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
         jit_compile: `model.compile`'s ``jit_compile`` (``"auto"``, ``True``
             or ``False``; `relaxed_keras.zoo.compile_classifier`). Not part
             of the recipe: it changes the speed, not the computed model.
+        state_dir: folder of the resumable training state (``None``: a
+            temporary folder, no resuming). Deleted once the preset is
+            written.
 
     Returns:
         ``(model, metadata)``.
@@ -166,8 +188,12 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
     # The overrides pass the same checks as the recipe (epochs=0 used to
     # end in a KeyError after an empty `fit`).
     validate_recipe(recipe, source="The recipe with its overrides")
-    # Check `distribute` before the (possibly long) data preparation.
+    # Check `distribute` and the state folder before the (possibly long)
+    # data preparation.
     check_distribution(distribute)
+    temporary = state_dir is None
+    state_dir = tempfile.mkdtemp(prefix="rk-train-") if temporary else state_dir
+    _claim_state_dir(state_dir, recipe)
     from relaxed_keras.datasets import load_dataset
 
     data = load_dataset(
@@ -178,13 +204,40 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
     previous_distribution = keras.distribution.distribution()
     devices = set_distribution(distribute)
     try:
-        return _train(recipe, data, devices, output, verbose, jit_compile)
+        result = _train(recipe, data, devices, output, verbose, jit_compile,
+                        state_dir)
     finally:
         # The distribution is process-wide: give back what the caller had.
         keras.distribution.set_distribution(previous_distribution)
+    if temporary or output is not None:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return result
 
 
-def _train(recipe, data, devices, output, verbose, jit_compile):
+def _claim_state_dir(state_dir, recipe):
+    """Write the recipe into a new state folder, or check that an existing
+    one belongs to the same recipe (resuming another recipe's weights
+    would fail late, or silently train a different model)."""
+    os.makedirs(state_dir, exist_ok=True)
+    path = os.path.join(state_dir, STATE_RECIPE_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            try:
+                stored = json.load(f)
+            except ValueError:
+                stored = None
+        if stored != json.loads(json.dumps(recipe)):
+            raise ValueError(
+                f"The training state in {state_dir} belongs to another "
+                "recipe (or is damaged). Pass another state folder, or delete "
+                "this one to restart the training."
+            )
+        return
+    with open(path, "w") as f:
+        json.dump(recipe, f, indent=1)
+
+
+def _train(recipe, data, devices, output, verbose, jit_compile, state_dir):
     import keras
 
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
@@ -194,16 +247,26 @@ def _train(recipe, data, devices, output, verbose, jit_compile):
     model_args.setdefault("num_classes", int(max(y_train.max(), y_test.max()) + 1))
     model_args["input_normalization"] = input_statistics(x_train)
     model = presets_lib.build(recipe["architecture"], **model_args)
-    presets_lib.compile_classifier(model, recipe["learning_rate"],
-                                   jit_compile=jit_compile)
-    start = time.time()
-    history = model.fit(
+    steps = math.ceil(len(x_train) / recipe["batch_size"])
+    presets_lib.compile_classifier(
+        model, recipe["learning_rate"], jit_compile=jit_compile,
+        optimizer=make_optimizer(model, recipe, steps),
+    )
+    calibration = None
+    if recipe["batch_norm_images"] and batch_norm_layers(model):
+        calibration = x_train[:recipe["batch_norm_images"]]
+    model.fit(
         x_train, y_train,
         batch_size=recipe["batch_size"], epochs=recipe["epochs"],
-        validation_data=data["validation"], callbacks=callbacks_for(model),
+        callbacks=callbacks_for(model) + resumable_callbacks(
+            state_dir, data["validation"], calibration),
         verbose=verbose,
     )
-    train_seconds = time.time() - start
+    records = read_history(state_dir)
+    best = best_record(records)
+    if best is not None:
+        model.load_weights(best_weights_path(state_dir))
+    chosen = best or records[-1]
     metadata = {
         "recipe": recipe,
         "dataset": recipe["dataset"],
@@ -214,20 +277,49 @@ def _train(recipe, data, devices, output, verbose, jit_compile):
             "test_images": int(len(y_test)),
             "note": _split_note(recipe),
         },
-        "train_seconds": round(train_seconds, 1),
-        "final_train_accuracy": round(100 * history.history["accuracy"][-1], 3),
+        "train_seconds": round(sum(r["seconds"] for r in records), 1),
+        "epochs_run": len(records),
+        "chosen_epoch": chosen["epoch"],
+        "chosen_on": "validation accuracy" if best is not None else "last epoch",
+        "final_train_accuracy": round(100 * chosen["accuracy"], 3),
         "environment": environment(devices),
-        **measure(model, x_test, y_test),
     }
+    if calibration is not None:
+        drift = reestimate_batch_norm(model, calibration)
+        metadata["batch_norm"] = {
+            "reestimated_on_train_images": int(len(calibration)),
+            "max_log_variance_change": round(max(drift.values()), 4),
+        }
     if data["validation"] is not None:
-        metadata["validation_accuracy"] = round(
-            100 * history.history["val_accuracy"][-1], 3
-        )
+        x_val, y_val = data["validation"]
+        metadata["validation_accuracy"] = round(100 * float(np.mean(
+            np.argmax(model.predict(x_val, batch_size=256, verbose=0), -1)
+            == _labels(y_val, len(x_val))
+        )), 3)
+    metadata.update(measure(model, x_test, y_test))
+    metadata["history"] = records
     if output is not None:
         metadata = presets_lib.save_preset(
-            model, output, recipe["architecture"], metadata
+            model, output, recipe["architecture"], metadata,
+            figures=_figures(records, chosen["epoch"]),
         )
     return model, metadata
+
+
+def _figures(records, chosen_epoch):
+    """Functions writing the card's plots into the preset folder (run by
+    `save_preset` before the card is rendered)."""
+    from relaxed_keras.zoo import curves
+
+    def training(folder):
+        return curves.plot_training_curves(
+            records, os.path.join(folder, curves.CURVES_FILE), chosen_epoch)
+
+    def equivariance(folder):
+        return curves.plot_learned_equivariance_history(
+            records, os.path.join(folder, curves.EQUIVARIANCE_FILE))
+
+    return [training, equivariance]
 
 
 def environment(devices=1):
