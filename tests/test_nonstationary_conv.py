@@ -184,22 +184,34 @@ def test_rematerialized_chunks_train_exactly_like_stored_ones(rng, jit_compile):
 
 
 def test_learn_omega_prime_takes_one_dimension_by_name():
-    layer = L.NonStationaryGroupConv2D(2, 3, "se2_4", learn_omega_prime="theta")
+    layer = L.NonStationaryGroupConv2D(2, 3, "se2_4", omega_prime=0.5,
+                                       learn_omega_prime="theta")
     assert layer.learn_omega_prime == ["theta"]
     with pytest.raises(ValueError, match="learn_omega_prime"):
         L.NonStationaryGroupConv2D(2, 3, "se2_4", learn_omega_prime="phi")
 
 
-def test_learned_omega_prime_penalty_and_gradients(rng):
+@pytest.mark.parametrize("parametrization", ["softplus", "linear"])
+def test_learned_omega_prime_penalty_and_gradients(rng, parametrization):
+    """The penalty is lambda ||omega'||^2 of omega' itself, the weight
+    stores softplus^-1(omega' / c) (or omega' / c), and the loss has a
+    non-zero gradient in every learned entry."""
+    from relaxed_keras.layers.omega_prime import inverse_softplus
+
+    c = 0.5
     layer = L.NonStationaryGroupConv2D(3, 3, "se2_4", omega_prime=[0.3, 0.2, 0.5],
                                        learn_omega_prime=True,
-                                       omega_prime_penalty=0.25, padding="same")
+                                       omega_prime_penalty=0.25, padding="same",
+                                       omega_prime_lr_factor=c,
+                                       omega_prime_parametrization=parametrization)
     x = rng.randn(2, 8, 8, 4, 2).astype("float32")
     elements = SE2(4).grid_elements()
     layer([x, elements])
     assert len(layer.losses) == 1
     expected = 0.25 * (0.3**2 + 0.2**2 + 0.5**2)
     assert abs(float(to_numpy(layer.losses[0])) - expected) < 1e-6
+    np.testing.assert_allclose(to_numpy(layer.omega_prime_vector()), [0.3, 0.2, 0.5],
+                               rtol=1e-6)
     names = [v.path for v in layer.trainable_variables]
     index = names.index(layer.omega_prime_variable.path)
     values = [ops.convert_to_tensor(v) for v in layer.trainable_variables]
@@ -212,15 +224,42 @@ def test_learned_omega_prime_penalty_and_gradients(rng):
         (y, _), _ = layer.stateless_call(current, non_trainable, [x, elements])
         return ops.sum(ops.square(ops.subtract(y, target)))
 
-    # The weight stores omega' / c (c = omega_prime_lr_factor = 0.1).
-    np.testing.assert_allclose(to_numpy(layer.omega_prime_variable), [3.0, 2.0, 5.0],
-                               rtol=1e-6)
-    grad = gradient(loss, np.array([3.0, 2.0, 5.0], "float32"))
+    stored = [v / c for v in (0.3, 0.2, 0.5)]
+    if parametrization == "softplus":
+        stored = [inverse_softplus(v) for v in stored]
+    np.testing.assert_allclose(to_numpy(layer.omega_prime_variable), stored, rtol=1e-6)
+    grad = gradient(loss, np.array(stored, "float32"))
     assert np.all(np.isfinite(grad)) and np.all(np.abs(grad) > 1e-6)
-    # At omega' = 0 the cosine features' gradient vanishes, the sine
-    # features' does not: a learned omega' can leave 0.
-    grad = gradient(loss, np.zeros(3, "float32"))
-    assert np.all(np.isfinite(grad)) and np.all(np.abs(grad) > 1e-6), grad
+    if parametrization == "linear":
+        # At omega' = 0 the cosine features' gradient vanishes, the sine
+        # features' does not (the clip at 0 is what kept it there).
+        grad = gradient(loss, np.zeros(3, "float32"))
+        assert np.all(np.isfinite(grad)) and np.all(np.abs(grad) > 1e-6), grad
+
+
+def test_softplus_omega_prime_follows_the_penalty_towards_strictness():
+    """Under the penalty alone, a learned omega' (softplus form) falls
+    from 1.0 towards 0 and stays positive; the linear form's clip holds a
+    value started at 0 at exactly 0, and softplus refuses to start there."""
+    layer = L.NonStationaryGroupConv2D(2, 3, "se2_4", omega_prime=[0.0, 0.0, 1.0],
+                                       learn_omega_prime=["theta"],
+                                       omega_prime_penalty=1.0)
+    layer.build([(None, 6, 6, 4, 1), (4, 3)])
+    optimizer = keras.optimizers.SGD(0.5)
+    for _ in range(40):
+        variable = layer.omega_prime_variable
+        grad = gradient(lambda w: layer._omega_map.penalty(1.0)(w),
+                        to_numpy(variable))
+        optimizer.apply([grad], [variable])
+    value = float(to_numpy(layer.omega_prime_vector())[2])
+    assert 0.0 < value < 0.2, value
+    with pytest.raises(ValueError, match=r"start in \(0, max_omega_prime=100.0\]"):
+        L.NonStationaryGroupConv2D(2, 3, "se2_4", learn_omega_prime=["theta"])
+    with pytest.raises(ValueError, match="omega_prime_parametrization"):
+        L.NonStationaryGroupConv2D(2, 3, "se2_4", omega_prime_parametrization="exp")
+
+
+def test_soft_layers_check_their_group_and_frequencies():
     with pytest.raises(ValueError, match="omega_prime_penalty"):
         L.NonStationaryConv2D(2, 3, omega_prime_penalty=0.1)
     with pytest.raises(ValueError, match="learn_omega_prime"):
@@ -235,6 +274,7 @@ def test_omega_prime_stays_finite_and_non_negative_under_training(rng):
     model = rk.zoo.build("cnn7", equivariance="soft", group="se2_4", width=2,
                          input_shape=(8, 8, 1), num_classes=2, num_hidden_layers=1,
                          continuous_options={"omega_prime_penalty": 10.0,
+                                             "omega_prime": [0.5, 0.5, 1.0],
                                              "learn_omega_prime": True})
     model.compile(keras.optimizers.Adam(0.5),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -291,10 +331,14 @@ def _numpy_tap_positions(layer, height, width):
         (dict(max_omega_prime=-1.0), "max_omega_prime"),
         (dict(max_omega_prime=0.0), "max_omega_prime"),
         (dict(max_omega_prime=float("nan")), "max_omega_prime"),
-        # Learned omega' above its clip range.
+        # Learned omega' outside the range it can take.
         (dict(omega_prime=5.0, max_omega_prime=1.0, learn_omega_prime=True),
-         r"start in \[0, max_omega_prime\]"),
-        (dict(omega_prime_penalty=-0.1, learn_omega_prime=True), "omega_prime_penalty"),
+         r"start in \(0, max_omega_prime=1.0\]"),
+        (dict(omega_prime=5.0, max_omega_prime=1.0, learn_omega_prime=True,
+              omega_prime_parametrization="linear"),
+         r"start in \[0, max_omega_prime=1.0\]"),
+        (dict(omega_prime=0.5, omega_prime_penalty=-0.1, learn_omega_prime=True),
+         "omega_prime_penalty"),
     ],
 )
 def test_soft_layers_reject_bad_omega_prime_bounds(kwargs, match):

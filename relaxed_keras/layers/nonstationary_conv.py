@@ -65,7 +65,7 @@ from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
 from relaxed_keras.layers.continuous_conv import element_transform
 from relaxed_keras.layers.continuous_conv import inverse_act
 from relaxed_keras.layers.constants import float_vector
-from relaxed_keras.layers.partial_group_conv import Clip
+from relaxed_keras.layers.omega_prime import OmegaPrimeParametrization
 
 # Generated kernel values per chunk when ``chunk_size=None`` (64 MB float32).
 AUTO_CHUNK_ELEMENTS = 2**24
@@ -128,7 +128,7 @@ class NonStationaryMixin:
             and gradients are the same either way (tested). Inside
             `stateless_call` on TensorFlow and torch the chunks are always
             kept (their recomputation would read the stored variables).
-        max_omega_prime: upper clip of learned values (positive; a learned
+        max_omega_prime: upper bound of learned values (positive; a learned
             ``omega_prime`` must start at or below it).
         normalize_kernel: scale the generated kernels by one scalar per call
             so that their fan-in variance is 1 (weight standardisation,
@@ -139,15 +139,14 @@ class NonStationaryMixin:
             99.5 % train-mode vs 50 % inference accuracy). One global scalar
             (over all elements and positions) keeps every special case
             exact; it is computed from the kernels only, never from data.
-        omega_prime_lr_factor: ``c``: the learned weight stores
-            ``omega' / c`` and the layer uses ``c * weight`` (the scaled
-            reparameterisation of `PartialGroupConv2D`: Adam moves
-            ``omega'`` ``c`` times slower than the kernel weights, SGD
-            ``c^2``). The paper is silent; the default 0.1 is our choice:
-            the Fourier phases ``2 pi W alpha omega'`` react strongly to
-            ``omega'``, and at the kernels' learning rate training was
-            unstable in our MNIST6-180 runs. The penalty is computed on
-            ``omega'`` itself.
+        omega_prime_parametrization: ``"softplus"`` (``omega' = c *
+            softplus(weight)``, positive, default) or ``"linear"``
+            (``omega' = c * weight`` clipped to ``[0, max_omega_prime]``);
+            see `relaxed_keras.layers.omega_prime`.
+        omega_prime_lr_factor: ``c`` of the parametrisation: Adam moves
+            the weight at the kernels' learning rate, ``omega'`` about
+            ``c`` times as fast (1.0: no handicap). The penalty is computed
+            on ``omega'`` itself.
     """
 
     def __init__(self, filters, kernel_size, group="se2_8", **kwargs):
@@ -169,6 +168,7 @@ class NonStationaryMixin:
         chunk_size,
         max_omega_prime,
         omega_prime_lr_factor,
+        omega_prime_parametrization,
         normalize_kernel,
         rematerialize,
     ):
@@ -197,19 +197,15 @@ class NonStationaryMixin:
         self.max_omega_prime = finite_float(
             max_omega_prime, "max_omega_prime", positive=True
         )
-        # A learned value is clipped into [0, max_omega_prime] only after the
-        # first update: starting above the bound would make that update jump.
-        above = {
-            d: self.omega_prime[self.absolute_dims.index(d)]
-            for d in learned
-            if self.omega_prime[self.absolute_dims.index(d)] > self.max_omega_prime
-        }
-        if above:
-            raise ValueError(
-                "A learned `omega_prime` must start in [0, max_omega_prime]. "
-                f"Received: omega_prime={omega_prime!r} (dimensions {above}), "
-                f"max_omega_prime={max_omega_prime!r}"
-            )
+        self.omega_prime_parametrization = omega_prime_parametrization
+        self._omega_map = OmegaPrimeParametrization(
+            omega_prime_parametrization, self.omega_prime_lr_factor,
+            self.max_omega_prime,
+        )
+        self._omega_map.check_start(
+            {d: self.omega_prime[self.absolute_dims.index(d)] for d in learned},
+            f"omega_prime={omega_prime!r}",
+        )
         # lambda of lambda * ||omega'||^2.
         self.omega_prime_penalty = non_negative_float(
             omega_prime_penalty, "omega_prime_penalty"
@@ -263,9 +259,9 @@ class NonStationaryMixin:
             trainable=False,
         )
         if self.learn_omega_prime:
-            c = self.omega_prime_lr_factor
             initial = [
-                self.omega_prime[self.absolute_dims.index(d)] / c
+                self._omega_map.to_weight(
+                    self.omega_prime[self.absolute_dims.index(d)])
                 for d in self.learn_omega_prime
             ]
             self.omega_prime_variable = self.add_weight(
@@ -273,13 +269,8 @@ class NonStationaryMixin:
                 name="omega_prime",
                 shape=(len(initial),),
                 initializer=keras.initializers.Constant(initial),
-                # lambda ||c w||^2 = lambda ||omega'||^2.
-                regularizer=(
-                    keras.regularizers.L2(self.omega_prime_penalty * c * c)
-                    if self.omega_prime_penalty
-                    else None
-                ),
-                constraint=Clip(0.0, self.max_omega_prime / c),
+                regularizer=self._omega_map.penalty(self.omega_prime_penalty),
+                constraint=self._omega_map.constraint(),
             )
         else:
             self.omega_prime_variable = None
@@ -288,9 +279,7 @@ class NonStationaryMixin:
         """``omega'`` per dimension as a tensor (learned entries included)."""
         if self.omega_prime_variable is None:
             return float_vector(self.omega_prime)
-        learned = self.omega_prime_lr_factor * ops.convert_to_tensor(
-            self.omega_prime_variable
-        )
+        learned = self._omega_map.value(self.omega_prime_variable)
         entries = []
         for index, dim in enumerate(self.absolute_dims):
             if dim in self.learn_omega_prime:
@@ -566,6 +555,7 @@ class NonStationaryMixin:
             "chunk_size": self.chunk_size,
             "max_omega_prime": self.max_omega_prime,
             "omega_prime_lr_factor": self.omega_prime_lr_factor,
+            "omega_prime_parametrization": self.omega_prime_parametrization,
             "normalize_kernel": self.normalize_kernel,
             "rematerialize": self.rematerialize,
         }
@@ -589,7 +579,8 @@ _SOFT_DEFAULTS = dict(
     num_features=32,
     chunk_size=None,
     max_omega_prime=100.0,
-    omega_prime_lr_factor=0.1,
+    omega_prime_lr_factor=1.0,
+    omega_prime_parametrization="softplus",
     normalize_kernel=True,
     rematerialize=True,
 )

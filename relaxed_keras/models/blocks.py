@@ -8,17 +8,12 @@ changes which convolution `conv` returns:
 * ``"relaxed"``: `RelaxedLiftingConv2D` / `RelaxedGroupConv2D`.
 * ``"soft"``: `NonStationaryLiftingConv2D` / `NonStationaryGroupConv2D`
   on ``SE2(N)`` (``"p4"`` -> ``SE2(4)``); by default ``omega'`` of the
-  rotation dimension is learned from 2.0 with ``lambda = 1e-4`` (below
-  the 0.001-5 of the soft paper's Table 3, Sec. 5.3, which regularises
-  CIFAR models; pass ``continuous_options={"omega_prime_penalty": 0.1}``
-  for one of the paper's values) on the fixed grid
+  rotation dimension is learned from 1.0 (softplus form,
+  `relaxed_keras.layers.omega_prime`) with ``lambda = 0.1``, inside the
+  0.001-5 of the soft paper's Table 3 (Sec. 5.3), on the fixed grid
   (``sample_offset=False``: the kernel reads absolute angles, so
   training and inference must see the same ones); translation stays strict,
-  so every layer keeps the one-convolution fast path. Learned from 0,
-  ``omega'`` did not leave 0 within our short MNIST6-180 runs. Its gradient
-  there is not zero (the cosine features' part vanishes, the sine
-  features' does not), but the ``[0, max_omega_prime]`` constraint clips
-  every step that pushes it below 0 back to 0.
+  so every layer keeps the one-convolution fast path.
 * ``"partial"``: `ContinuousLiftingConv2D` / `PartialGroupConv2D` on
   ``SE2(N)``/``E2(N)`` (``"p4"`` -> ``SE2(4)``, ``"p4m"`` -> ``E2(8)``, or
   pass a continuous group). The sampled group elements travel next to the
@@ -57,9 +52,9 @@ _CONTINUOUS_LIFTING_OPTIONS = (
 # (every architecture's defaults, stored in every preset's config).
 RELAXED_DEFAULTS = {"num_filter_banks": 3, "alpha": 1e-4}
 SOFT_DEFAULTS = {
-    "omega_prime": [0.0, 0.0, 2.0],
+    "omega_prime": [0.0, 0.0, 1.0],
     "learn_omega_prime": ["theta"],
-    "omega_prime_penalty": 1e-4,
+    "omega_prime_penalty": 0.1,
     "sample_offset": False,
 }
 
