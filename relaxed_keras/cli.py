@@ -328,12 +328,19 @@ def cmd_train(args):
             "replace it, or choose another folder."
         )
     state_dir = args.state_dir or os.path.join("training_state", name)
-    _, meta = training.train_recipe(
-        recipe, output=output, distribute=args.distribute, epochs=args.epochs,
-        train_size=args.train_size, test_size=args.test_size,
-        verbose=args.verbose, jit_compile=JIT_COMPILE[args.jit_compile],
-        state_dir=state_dir,
-    )
+    try:
+        _, meta = training.train_recipe(
+            recipe, output=output, distribute=args.distribute,
+            epochs=args.epochs, train_size=args.train_size,
+            test_size=args.test_size, verbose=args.verbose,
+            jit_compile=JIT_COMPILE[args.jit_compile], state_dir=state_dir,
+        )
+    except KeyboardInterrupt:
+        # Nothing is written to --output before the last epoch; the state
+        # folder holds every finished epoch.
+        print(f"relaxed-keras train: interrupted; the same command resumes "
+              f"from {state_dir}", file=sys.stderr)
+        return 130
     print(f"{name}: test accuracy {meta['test_accuracy']:.2f} % on "
           f"{meta['test_images']} images, {meta['train_seconds']:.0f} s; "
           f"preset written to {output}")

@@ -142,12 +142,23 @@ def test_finetune_seed_fixes_the_seeds_the_preset_draws(tmp_path, monkeypatch):
 
 
 def test_train_runs_a_recipe(tmp_path, capsys):
-    assert main(["train", "z2cnn_none_mnist6_180", "--epochs", "1",
-                 "--train-size", "64", "--test-size", "40", "--verbose", "0",
-                 "--output", str(tmp_path / "p")]) == 0
+    """`train` writes a preset, deletes its state folder once written, and
+    refuses to overwrite a non-empty --output without --overwrite (one line
+    on stderr, exit code 2)."""
+    args = ["train", "z2cnn_none_mnist6_180", "--epochs", "1",
+            "--train-size", "64", "--test-size", "40", "--verbose", "0",
+            "--output", str(tmp_path / "p"), "--state-dir", str(tmp_path / "s")]
+    assert main(args) == 0
     meta = rk.zoo.load_metadata(str(tmp_path / "p"))
     assert meta["recipe"]["epochs"] == 1 and meta["split"]["train_images"] == 64
     assert (tmp_path / "p" / "README.md").exists()
+    assert not (tmp_path / "s").exists()
+    capsys.readouterr()
+    before = (tmp_path / "p" / "model.weights.h5").read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--overwrite" in err
+    assert (tmp_path / "p" / "model.weights.h5").read_bytes() == before
     # The trained folder is a preset that loads and reproduces its probe.
     rk.zoo.load(str(tmp_path / "p"))
     assert main(["train", "no_such_recipe"]) == 2

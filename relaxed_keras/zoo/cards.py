@@ -186,9 +186,9 @@ def _pending_note(name):
     if name not in RETRAINING_PENDING:
         return []
     return [
-        f"**Awaiting retraining:** these weights come from an earlier recipe "
-        "(a few thousand training images, a few epochs; numbers below). "
-        f"`relaxed-keras train {name}` trains the current full-data recipe.",
+        f"**Awaiting retraining:** these weights come from an earlier, "
+        "smaller recipe (its data and epochs are under Training below). "
+        f"`relaxed-keras train {name}` trains the current recipe.",
         "",
     ]
 

@@ -15,6 +15,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path, title):
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_training_curves(records, path, chosen_epoch=None, title=None):
     """Loss, accuracy (training and validation) and learning rate against
     epoch; a dashed line marks ``chosen_epoch``."""
@@ -42,12 +51,7 @@ def plot_training_curves(records, path, chosen_epoch=None, title=None):
         ax.grid(alpha=0.3)
         if key != "learning_rate":
             ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, title)
 
 
 def equivariance_series(records):
@@ -92,9 +96,4 @@ def plot_learned_equivariance_history(records, path, title=None):
         ax.set_ylabel(labels[quantity])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, title)
