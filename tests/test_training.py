@@ -37,8 +37,8 @@ RECIPE = {
 
 
 class _Interrupt(keras.callbacks.Callback):
-    """Kills `fit` at the start of epoch ``at`` (0-based), as a session
-    end would."""
+    """Kills `fit` at the start of epoch ``at`` (0-based), as the end of
+    a machine's lease would."""
 
     def __init__(self, at):
         super().__init__()

@@ -292,8 +292,8 @@ def tile_over_group(vector, group_size):
       into the elementwise loop that consumes it, where the ``[C] ->
       [|G|, C] -> [|G| C]`` broadcast becomes a modulo on the channel index
       that the loop vectoriser cannot handle (JAX P4CNN training: 1.35-1.39x
-      the dense limit's time). Not a product with a 0/1 matrix (the form
-      used until the twenty-first session): XLA returns a ``[1, |G| C]``
+      the dense limit's time). Not a product with a 0/1 matrix (torch's
+      form below): XLA returns a ``[1, |G| C]``
       dot whose reshape to ``[|G| C]`` lands in the consumer; in `predict`,
       XLA gives a whole chain of convolutions and elementwise operations to
       one YNNPACK fusion, which stops growing at about 100 instructions
@@ -317,8 +317,7 @@ def tile_over_group(vector, group_size):
 def mean_over_group(vector, group_size):
     """``[|G| * C]`` (group-major) -> ``[C]``: the mean over the group
     elements, as a product with the ``[C, |G| C]`` 0/1 matrix of
-    `tile_over_group`'s torch form (the form tiling had on every backend
-    until the twenty-first session). It runs only for the batch statistics
+    `tile_over_group`'s torch form. It runs only for the batch statistics
     in training on TensorFlow and JAX, where the P4CNN already trains at the
     dense limit's speed; a reshape and mean was not measured against it."""
     channels = vector.shape[-1] // group_size

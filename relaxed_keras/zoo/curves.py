@@ -16,6 +16,10 @@ def _pyplot():
 
 
 def _save(plt, fig, path, title):
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
