@@ -110,9 +110,12 @@ def render_model_card(metadata):
     if "validation_accuracy" in metadata:
         lines.append(f"| validation accuracy | {metadata['validation_accuracy']:.2f} % |")
     if "chosen_epoch" in metadata:
+        how = ("the last: no validation split"
+               if metadata["chosen_on"] == "last epoch"
+               else f"best {metadata['chosen_on']}")
         lines.append(
             f"| chosen epoch | {metadata['chosen_epoch']} of "
-            f"{metadata['epochs_run']} (best {metadata['chosen_on']}) |"
+            f"{metadata['epochs_run']} ({how}) |"
         )
     paper = PAPER_NUMBERS.get((metadata["architecture"], recipe["dataset"]))
     if paper:
