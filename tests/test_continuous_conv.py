@@ -272,7 +272,8 @@ def test_layerwise_equivariance_error_exact_for_strict_and_measured_for_soft(rng
     keras.utils.set_random_seed(3)
     strict = rk.zoo.build("p4cnn", equivariance="soft", group="se2_4", width=4,
                           input_shape=(16, 16, 1),
-                          continuous_options={"omega_prime": [0.0, 0.0, 0.0]})
+                          continuous_options={"omega_prime": [0.0, 0.0, 0.0],
+                                              "learn_omega_prime": False})
     errors = rk.diagnostics.layerwise_equivariance_error(strict, x)
     assert [name for name, _ in errors] == [f"conv{i}" for i in range(1, 8)]
     assert max(error for _, error in errors) < 1e-5

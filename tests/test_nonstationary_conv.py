@@ -250,7 +250,7 @@ def test_softplus_omega_prime_follows_the_penalty_towards_strictness():
         variable = layer.omega_prime_variable
         grad = gradient(lambda w: layer._omega_map.penalty(1.0)(w),
                         to_numpy(variable))
-        optimizer.apply([grad], [variable])
+        optimizer.apply([ops.convert_to_tensor(grad)], [variable])
     value = float(to_numpy(layer.omega_prime_vector())[2])
     assert 0.0 < value < 0.2, value
     with pytest.raises(ValueError, match=r"start in \(0, max_omega_prime=100.0\]"):

@@ -238,6 +238,11 @@ class ModelSpec:
         input: their ``omega'`` keeps the ``x, y`` entries only)."""
         options = dict(self.continuous_options)
         if self.equivariance == "soft":
+            if ("learn_omega_prime" in options and not options["learn_omega_prime"]
+                    and "omega_prime_penalty" not in options):
+                # A fixed omega' has no penalty (the default one would be
+                # refused by the layer).
+                options["omega_prime_penalty"] = 0.0
             options = {**SOFT_DEFAULTS, **options}
             if lifting:
                 if not isinstance(options["omega_prime"], (int, float)):
