@@ -3,6 +3,8 @@
 Usage: KERAS_BACKEND=tensorflow python scripts/train_presets.py [NAME ...]
        [--output-root relaxed_keras/zoo/presets]
 Each preset is written to OUTPUT_ROOT/NAME; failures are reported at the end.
+Each training checkpoints every epoch into training_state/NAME, so the same
+command run again resumes an interrupted preset at its next epoch.
 """
 
 import argparse
@@ -32,7 +34,8 @@ def main():
         print(f"=== {name}", flush=True)
         try:
             _, meta = train_recipe(
-                name, output=os.path.join(args.output_root, name), verbose=2
+                name, output=os.path.join(args.output_root, name), verbose=2,
+                state_dir=os.path.join("training_state", name),
             )
             print(f"=== {name}: test accuracy {meta['test_accuracy']:.2f} %, "
                   f"{meta['train_seconds']:.0f} s", flush=True)
