@@ -118,7 +118,8 @@ def _gpu_peak_memory_mb(reset=False):
 # ---------------------------------------------------------- keras worker
 def tf_data_pipelines(x, y, batch):
     """(train, test) `tf.data` pipelines without autotuning: the
-    workaround for TensorFlow's iterator-destruction wait (BENCHMARKS.md)."""
+    workaround for TensorFlow's iterator-destruction wait (README, Known
+    limits)."""
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -160,7 +161,7 @@ def keras_worker(cfg):
         """``pipeline``: ``"numpy"`` (arrays straight into `fit`/`predict`)
         or ``"tf.data"`` (TensorFlow only: a `tf.data.Dataset` with
         ``options.autotune.enabled = False``, the workaround for the
-        iterator-destruction wait described in BENCHMARKS.md)."""
+        iterator-destruction wait described in README, Known limits)."""
         import gc
 
         images = cfg["images"]
@@ -556,7 +557,7 @@ def main(argv=None):
                              "relaxed_keras.xla_cpu.use_eigen_convolutions")
     parser.add_argument("--output", default=None, help="JSON results")
     parser.add_argument("--markdown", default=None,
-                        help="write the table section for BENCHMARKS.md here")
+                        help="write the ratio table as markdown here")
     parser.add_argument("--jit", nargs="+", default=None,
                         choices=["auto", "False", "True"],
                         help="jit_compile settings of the P4CNN workload "
@@ -592,6 +593,7 @@ def main(argv=None):
             print(f"{backend}: FAILED\n{error}", file=sys.stderr)
     rows = ratio_rows(results, refs)
     report = {
+        "date": time.strftime("%Y-%m-%d"),
         "command": "python benchmarks/compare.py"
                    + (" --smoke" if args.smoke else "")
                    + (" --device gpu" if args.device == "gpu" else "")

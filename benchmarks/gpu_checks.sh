@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU checks of issue 8 on a machine with one CUDA GPU, CUDA builds of JAX
 # and torch, and no Keras: the wheels of keras, namex, optree and e2cnn
-# travel in .whl/ (see BENCHMARKS.md, "GPU"). Run from the repository root;
+# travel in .whl/. Run from the repository root;
 # results go to $OUT (default outputs/gpu). Stages, most important first,
 # each under its own time limit so one slow stage cannot starve the rest:
 #   1. benchmarks/compare.py --device gpu (jax and torch backends, PyTorch

@@ -15,12 +15,12 @@ how many rounds reach the issue's target (1.5x e2cnn).
 
 Each Keras backend runs at its fastest CPU setting (`compare.py`'s
 measurements): TensorFlow with ``jit_compile=False`` fed by a `tf.data`
-pipeline without autotuning (BENCHMARKS.md, "TensorFlow's iterator wait"),
-JAX and torch with ``jit_compile=True``. ``--settings`` takes others, e.g.
-``torch:False`` for eager torch.
+pipeline without autotuning (TensorFlow's iterator wait, README "Known
+limits"), JAX and torch with ``jit_compile=True``. ``--settings`` takes
+others, e.g. ``torch:False`` for eager torch.
 
 Run: ``python benchmarks/interleaved.py`` (``--rounds 15``, ``--images
-1024``, ``--output results/interleaved.json``; ``--smoke`` for a tiny CI
+1024``, ``--output results/interleaved_cpu.json``; ``--smoke`` for a tiny CI
 run).
 """
 
@@ -307,7 +307,8 @@ def main(argv=None):
               f"{cfg['rounds']} rounds of {cfg['images']} images, batch "
               f"{cfg['batch']}. Command: `python benchmarks/interleaved.py"
               + (" " + " ".join(argv) if argv else "") + "`.")
-    report = {"header": header, "config": cfg, "workers": workers,
+    report = {"date": time.strftime("%Y-%m-%d"), "header": header,
+              "config": cfg, "workers": workers,
               "times": {" / ".join(k): v for k, v in times.items()},
               "rows": rows}
     if args.output:

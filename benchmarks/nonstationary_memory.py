@@ -28,8 +28,10 @@ se2`` for `NonStationaryGroupConv2D`; ``--smoke`` for a tiny CI-sized run.
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
+import time
 
 WORKER = r'''
 import json, resource, sys, time
@@ -105,7 +107,8 @@ def measure(config, root=None):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None):
+def build_parser():
+    """The command line (`benchmarks/report.py` reads its defaults)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layer", choices=["t2", "se2"], default="t2")
     parser.add_argument("--size", type=int, default=32)
@@ -117,7 +120,11 @@ def main(argv=None):
                         default=["forward", "train"])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
     parser.add_argument("--output", default=None)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     if args.smoke:
         args.size, args.channels, args.num_elements, args.batch = 6, 2, 2, 2
         args.chunks = [4]
@@ -151,7 +158,10 @@ def main(argv=None):
               f"{row['peak_mb'] / max(reference['peak_mb'], 1e-3):>8.1f}")
     if args.output:
         with open(args.output, "w") as f:
-            json.dump({"args": vars(args), "backend": keras.backend.backend(),
+            json.dump({"date": time.strftime("%Y-%m-%d"),
+                       "machine": f"{platform.machine()}, {os.cpu_count()} CPU "
+                                  f"cores, Python {platform.python_version()}",
+                       "args": vars(args), "backend": keras.backend.backend(),
                        "keras": keras.__version__, "rows": rows}, f, indent=2)
     return rows
 
