@@ -49,7 +49,13 @@ class CNN7(ZooModel):
         kernel_size: kernel size of every convolution.
         final_activation: also apply ReLU after the last convolution (the
             paper puts ReLU "in between" the convolutions: default False).
-        kernel_initializer: initializer of every convolution kernel.
+        kernel_initializer: initializer of every convolution kernel. He
+            (``"he_normal"``, the default) because the net has neither
+            normalisation nor biases in its group layers: with Glorot the
+            signal shrinks through the eight ReLU layers and the loss sits
+            at ``ln 10`` for the first epochs (noisy rotated MNIST, Adam
+            2e-3: 2.302 -> 2.297 in four epochs for the relaxed net,
+            against 2.306 -> 2.228 with He).
         continuous_options: keyword arguments of the partial layers
             (``equivariance="partial"``), see `ModelSpec`.
     """
@@ -67,7 +73,7 @@ class CNN7(ZooModel):
         num_hidden_layers=7,
         kernel_size=3,
         final_activation=False,
-        kernel_initializer="glorot_uniform",
+        kernel_initializer="he_normal",
         continuous_options=None,
         **kwargs,
     ):
