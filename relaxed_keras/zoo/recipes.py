@@ -169,7 +169,6 @@ RETRAINING_PENDING = frozenset({
     "resnet_ck_relaxed_rotated_fashion_mnist",
     "resnet_ck_strict_fashion_mnist",
     "resnet_ck_strict_rotated_fashion_mnist",
-    "z2cnn_none_rotated_fashion_mnist",
 })
 
 
