@@ -123,10 +123,14 @@ def _all_recipes():
                 arch, model, dataset, FASHION, f"{dataset}, 10 classes"
             )
     for mode in ("none", "strict", "relaxed"):
+        # The 6-channel relaxed net at the study's 2e-3 jumped to a loss of
+        # 2.56 in its first epoch and stayed at ln 10 (every ReLU dead) for
+        # 20 epochs, He initialisation or not; 5e-4 trains it.
+        settings = {**NOISY, "learning_rate": 5e-4} if mode == "relaxed" else NOISY
         recipes[f"cnn7_{mode}_noisy_rotated_mnist"] = _recipe(
             "cnn7", {"equivariance": mode, "alpha": 1e-4,
                      "kernel_initializer": "he_normal"},
-            "noisy_rotated_mnist", NOISY,
+            "noisy_rotated_mnist", settings,
             "MNIST rotated by multiples of 90 degrees with anisotropic "
             "Gaussian noise, sigma 0.1 (anisotropic-noise study, Sec. 4)",
         )
