@@ -9,7 +9,9 @@ step (`uniform`); `rk.layers.Dropout` draws a mask as large as its input
 inside a function wrapped in `torch.compiler.disable`: under
 `jit_compile=True` every such draw splits the compiled training step into
 pieces, and inside a functional model dynamo then compiles the remaining
-layers one by one (BENCHMARKS.md, torch.compile section).
+layers one by one. This module avoids that (compiled torch P4CNN training
+with its dropout masks: BENCHMARKS.md, "P4CNN per `jit_compile` setting
+(CPU, sequential run)").
 
 `uniform` here reads and advances the same `SeedGenerator` state with
 `keras.ops` only, and turns (state, element index) into a number with an
@@ -22,9 +24,7 @@ The integer arithmetic uses the tensors' own operators (``//``, ``%``,
 ``*``), which every backend defines with Python's floor semantics, and
 `keras.ops` only where no operator exists (xor): under torch.compile
 dynamo traces each `keras.ops` call through Keras's dispatch (argument
-conversion, dtype promotion). One draw made 42 such calls, then 16 (the
-small partial test model's tracing went from 102 s to 95 s; BENCHMARKS.md,
-torch.compile); `read_state` (see there) has since added 6.
+conversion, dtype promotion), so fewer calls trace faster.
 """
 
 import math
@@ -47,7 +47,7 @@ def _minstd(x):
     y = MULTIPLIER * low - _REMAINDER * high
     # y + MODULUS where y < 0. Not `ops.where(y < 0, ...)`: torch inductor's
     # code generation grows exponentially with such selects chained over
-    # the hash rounds (182 s against 25 s for one draw, BENCHMARKS.md).
+    # the hash rounds (BENCHMARKS.md, "Tried and rejected").
     return y % MODULUS
 
 
@@ -277,8 +277,10 @@ def dropout(inputs, rate, noise_shape=None, seed_generator=None):
         # The select on the flattened map, then the map's shape again:
         # TensorFlow's select (forward, and both selects of its gradient)
         # is slower on a rank-5 group map than on the same entries in rank
-        # 1 (64x28x28x4x10 on 2 CPU cores: 2.6 against 1.5 ms per select;
-        # BENCHMARKS.md, "Dropout's select on the flattened map").
+        # 1 (2.6 against 1.5 ms per select for a P4CNN map on 2 CPU cores).
+        # The P4CNN with it: BENCHMARKS.md, "P4CNN against e2cnn and the
+        # dense limit (CPU, interleaved rounds)"; a multiply by a mask
+        # instead of the select: "Tried and rejected".
         flat = ops.reshape(inputs, (-1,))
         kept = ops.where(keep, flat / (1.0 - rate), ops.zeros_like(flat))
         return ops.reshape(kept, shape)

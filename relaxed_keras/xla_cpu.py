@@ -2,14 +2,11 @@
 
 jaxlib 0.10 hands every convolution to YNNPACK (XLA's
 ``individual_convolution`` YNN fusion). On the CPUs we measured, its
-filter-gradient convolution is 3-20x slower than XLA's own Eigen kernel,
-and erratic: one 3x3 convolution, 64 x 28 x 28 x 40 -> 40 channels, JAX
-on 2 cores, forward / input gradient / filter gradient 21 / 21 / 70-505 ms
-with YNNPACK, 13-20 / 13-18 / 22-28 ms with Eigen (PyTorch: 28 / 19 / 14
-ms).
-Training of the P4CNN and of the dense CNN became 2.5-3.5x faster with
-Eigen, and `predict` did not slow down (BENCHMARKS.md, "Convolution
-kernels of XLA:CPU").
+filter-gradient convolution is several times slower than XLA's own Eigen
+kernel, and erratic; with Eigen, training of the P4CNN and of the dense CNN
+is 2.5-3.5x faster and `predict` no slower. BENCHMARKS.md measures JAX with
+the Eigen kernels (its JAX rows, e.g. "P4CNN against e2cnn and the dense
+limit (CPU, interleaved rounds)").
 
 The choice is a process-wide XLA flag, read once when JAX creates its CPU
 client, so it cannot be a layer option. `use_eigen_convolutions` sets it

@@ -1,5 +1,5 @@
 """`relaxed_keras.xla_cpu`: the XLA flag that moves JAX's CPU convolutions
-from YNNPACK to Eigen (measured 2.5-3.5x faster training, BENCHMARKS.md)."""
+from YNNPACK to Eigen (why: that module's docstring)."""
 
 import subprocess
 import sys

@@ -18,14 +18,11 @@ class ReLU(keras.layers.ReLU):
     reason is torch inductor's code (torch 2.13, CPU): for ``torch.relu``
     the training graph stores a boolean mask for the backward pass, written
     with masked 10-lane vector stores when ``C = 10``; for the select it
-    recomputes the comparison from a tensor it keeps anyway. Measured on
-    2 CPU cores, training throughput, two models alternating in one
-    process (BENCHMARKS.md, "ReLU as a select in compiled torch
-    training"): P4CNN 1.08x with the zoo's dropout, 1.82x without it;
-    PreAct ResNet-44 1.53x; ResNetCK 1.03x; CNN13 (``partial_gcnn``)
-    1.04x. Where the same select slows things down it is not used: eager
-    torch (0.69x, P4CNN without dropout) and the rank-4 maps of an
-    ordinary CNN (the Z2CNN, 0.90x).
+    recomputes the comparison from a tensor it keeps anyway (P4CNN
+    training without dropout 1.82x faster). Eager torch and the rank-4
+    maps of an ordinary CNN keep Keras's ReLU, where the select is slower;
+    those and the other ReLU forms tried: BENCHMARKS.md, "Tried and
+    rejected".
     TensorFlow and JAX always run Keras's ReLU. In a model that is not
     one of the zoo's, call ``use_compiled_torch_select(model,
     model.jit_compile)`` (this module) after `compile` for the same

@@ -18,9 +18,9 @@ class Dropout(keras.layers.Dropout):
     generator:
 
     - it is cheaper where a dropout mask costs as much as a convolution
-      (a P4CNN training step on 2 CPU cores: JAX's threefry masks took
-      about a tenth of the step, torch's ``bernoulli_`` about a seventh;
-      BENCHMARKS.md);
+      (JAX's threefry masks took about a tenth of a P4CNN training step on
+      2 CPU cores; the training rows of BENCHMARKS.md, "P4CNN against
+      e2cnn and the dense limit (CPU, interleaved rounds)", use this mask);
     - the same seed gives the same masks on TensorFlow, JAX and torch;
     - a seeded layer compiles into one torch.compile graph (Keras's seeded
       torch dropout is a graph break).

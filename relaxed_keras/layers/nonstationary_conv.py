@@ -38,10 +38,11 @@ Choices where the paper is silent (there is no public code):
   input patches and an einsum, over chunks of whole output rows (about
   ``chunk_size`` positions) so the memory of the generated kernels and of
   the input windows is bounded (peak memory grows linearly with the chunk
-  size; see ``benchmarks/``). In training each
-  chunk is rematerialised (`keras.remat`, ``rematerialize=True``): the
-  backward pass regenerates a chunk's kernels instead of keeping every
-  chunk's, so training memory is bounded by the chunk size too.
+  size; BENCHMARKS.md, "Non-stationary (soft) layers: time and memory
+  against `chunk_size` (CPU)"). In training each chunk is rematerialised
+  (`keras.remat`, ``rematerialize=True``): the backward pass regenerates
+  a chunk's kernels instead of keeping every chunk's, so training memory
+  is bounded by the chunk size too.
 """
 
 import math
@@ -418,17 +419,14 @@ class NonStationaryMixin:
         Each chunk builds its own input windows (``[B, rows * W', k k C]``,
         from the input rows it reads) and kernels, so neither grows with the
         image: only the padded input ``x`` and the outputs are whole.
-        TensorFlow and torch run the chunks as an unrolled loop (with
-        rematerialisation their training memory falls with the chunk size;
-        BENCHMARKS.md). XLA compiled the unrolled loop into one program and
-        scheduled the chunks' kernel generation together: its planned
-        temporary memory for an SE(2) N=8 layer, 32x32, 16 channels, batch 8
-        was 1.2 GB in inference at 16 positions per chunk against 1.8 GB
-        unchunked. So on JAX the chunks run in `keras.ops.map`, a loop XLA
-        keeps sequential (72 MB at one row per chunk; training with
-        rematerialisation 125 MB against 2.9 GB; BENCHMARKS.md), the rows
-        padded to whole chunks and the padding masked out of the sum of
-        squares. Not on TensorFlow: `tf.recompute_grad` inside `tf.map_fn`
+        TensorFlow and torch run the chunks as an unrolled loop. XLA
+        schedules the kernel generation of an unrolled loop's chunks
+        together, so chunking barely lowered its memory; on JAX the chunks
+        run in `keras.ops.map`, a loop XLA keeps sequential, the rows padded
+        to whole chunks and the padding masked out of the sum of squares.
+        Peak memory per backend and chunk size: BENCHMARKS.md,
+        "Non-stationary (soft) layers: time and memory against `chunk_size`
+        (CPU)". Not on TensorFlow: `tf.recompute_grad` inside `tf.map_fn`
         fails to capture the layer's variables.
         """
         out_h, out_w = out_shape

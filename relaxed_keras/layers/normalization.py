@@ -24,12 +24,14 @@ class BatchNormalization(keras.layers.BatchNormalization):
     inference, the normalisation with scale and offset tiled over the
     group-major channels (`tile_over_group`). Keras's own layer reduces
     over four axes of the rank-5 view and broadcasts C-vectors along its
-    minor axis, which XLA and TensorFlow run far slower (P4CNN training
-    and `predict` on CPU, BENCHMARKS.md). torch folds only outside
-    training (`folds_group_axis`); in training, and for other ranks, it
-    computes the same scale and offset without folding, one multiply and
-    one add on the input where Keras's torch code makes four passes over
-    it (eager P4CNN training, BENCHMARKS.md). Masks,
+    minor axis, which XLA and TensorFlow run far slower. torch folds only
+    outside training (`folds_group_axis`); in training, and for other
+    ranks, it computes the same scale and offset without folding, one
+    multiply and one add on the input where Keras's torch code makes four
+    passes over it. The P4CNN with this layer: BENCHMARKS.md, "P4CNN per
+    `jit_compile` setting (CPU, sequential run)"; the other forms measured
+    (folding in torch training, a hand-written gradient): "Tried and
+    rejected". Masks,
     ``renorm``, ``synchronized``, other axes, and other ranks on
     TensorFlow and JAX use Keras's code unchanged, with the reduction axes
     kept as a tuple so that torch.compile traces the layer without a graph
@@ -102,7 +104,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         `ops.moments` and one multiply and one add on the input, where
         Keras's torch `batch_normalization` subtracts, copies, multiplies
         and adds in place (eager torch runs every one of them as a pass over
-        the feature map; BENCHMARKS.md)."""
+        the feature map)."""
         x = ops.cast(inputs, backend.result_type(inputs.dtype, "float32"))
         if training and self.trainable:
             mean, variance = ops.moments(x, axes=self._reduction_axes)

@@ -115,8 +115,9 @@ class SpatialSamplingMixin:
         kernel) is exactly what ``padding="same"`` does on every backend, so
         the convolution pads internally and the input is not copied: on JAX
         the explicit pad alone made a strict p4 layer's training step 1.4x
-        slower than the same `Conv2D` (BENCHMARKS.md). Everything else is
-        padded explicitly and convolved ``"valid"``.
+        slower than the same `Conv2D` (the layer now: BENCHMARKS.md, "Layers
+        against the dense limit (CPU)"). Everything else is padded
+        explicitly and convolved ``"valid"``.
         """
         pads = self.spatial_padding(spatial_shape)
         if all(
@@ -233,8 +234,9 @@ def channels_last_op(op, x, *args, **kwargs):
     reads the channels-last memory directly (oneDNN's convolution and
     torch's poolings have channels-last kernels), and its output
     transposed back is already contiguous ``[B, H, W, C]``: the same
-    numbers without the copies (eager P4CNN training, BENCHMARKS.md).
-    TensorFlow and JAX call the op unchanged.
+    numbers without the copies (eager torch: the ``jit_compile=False``
+    rows of BENCHMARKS.md, "P4CNN per `jit_compile` setting (CPU,
+    sequential run)"). TensorFlow and JAX call the op unchanged.
     """
     if backend.backend() != "torch":
         return op(x, *args, **kwargs)
@@ -250,14 +252,13 @@ def folds_group_axis(training=None):
     The compilers vectorise along the minor axis, which on the rank-5 view
     is the C channels of one group element (10 in the P4CNN). XLA on CPU
     then leaves bias adds, batch statistics and dropout masks out of the
-    convolution's fusion (measurements in BENCHMARKS.md). torch's inductor
-    fills 10 of 16 vector lanes with masked loads and stores: on the
-    folded view the P4CNN's compiled `predict` runs its elementwise
-    kernels in about half the time (median 3,713 -> 4,270 img/s, the dense
-    limit 4,349; BENCHMARKS.md, "torch inference on the folded view");
-    eager `predict` is unchanged within noise. Training on torch keeps the
-    rank-5 view: the folded bias made compiled training 1.7-2.5 % slower in
-    two A/B runs, and folded batch statistics halved its throughput.
+    convolution's fusion; torch's inductor fills 10 of 16 vector lanes
+    with masked loads and stores, and on the folded view the P4CNN's
+    compiled `predict` runs its elementwise kernels in about half the time
+    (the results: BENCHMARKS.md, "P4CNN per `jit_compile` setting (CPU,
+    sequential run)"). Training on torch keeps the rank-5 view, where the
+    folded bias and batch statistics were slower (BENCHMARKS.md, "Tried
+    and rejected").
 
     Args:
         training: whether the caller is in a training step (the layer's
@@ -287,26 +288,21 @@ def tile_over_group(vector, group_size):
     stay off on GPUs, their default):
 
     - TensorFlow and JAX: a concatenation of ``|G|`` copies, which XLA
-      keeps as its own small operation (BENCHMARKS.md, "Tiling by
-      concatenation"). Not a broadcast and reshape: XLA fuses a broadcast
-      into the elementwise loop that consumes it, where the ``[C] ->
-      [|G|, C] -> [|G| C]`` broadcast becomes a modulo on the channel index
-      that the loop vectoriser cannot handle (JAX P4CNN training: 1.35-1.39x
-      the dense limit's time). Not a product with a 0/1 matrix (torch's
-      form below): XLA returns a ``[1, |G| C]``
-      dot whose reshape to ``[|G| C]`` lands in the consumer; in `predict`,
-      XLA gives a whole chain of convolutions and elementwise operations to
-      one YNNPACK fusion, which stops growing at about 100 instructions
-      (jaxlib 0.10.2, parameters included), and with three such reshapes
-      per layer the P4CNN's first layer fell out of it and its feature maps
-      made extra passes through memory (JAX `predict` on 2 CPU cores:
-      0.76-0.80 of the dense limit's throughput -> 0.97-1.00 with the
-      concatenation; training unchanged).
+      keeps as its own small operation. Not a broadcast and reshape: XLA
+      fuses the broadcast into the consuming loop as a modulo on the
+      channel index, which the loop vectoriser cannot handle (JAX P4CNN
+      training at 1.35-1.39x the dense limit's time). Not a product with a
+      0/1 matrix: the dot's reshape lands in the consumer and grows
+      `predict`'s YNNPACK fusion past its size limit (jaxlib 0.10.2), so
+      the first layer's feature maps make extra passes through memory.
     - torch: the product with the ``[C, |G| C]`` 0/1 matrix (entry ``(c,
       g C + c)`` is 1). inductor fuses a concatenation into the consuming
       loop and derives the rank-5 loop over C again (10 of 16 vector lanes
       in the P4CNN); a product is an external kernel, so the loop runs over
-      ``|G| C`` (BENCHMARKS.md, "torch inference on the folded view").
+      ``|G| C``.
+
+    The resulting P4CNN times: BENCHMARKS.md, "P4CNN per `jit_compile`
+    setting (CPU, sequential run)".
     """
     if backend.backend() == "torch":
         tiling = _group_tiling(vector.shape[-1], group_size, vector.dtype)
@@ -334,9 +330,9 @@ def to_group_layout(y, bias, group_size, filters, training=None):
     training) the bias is tiled over the group-major channels and added
     *before* the reshape, where the compilers fuse it into the
     convolution's elementwise loop over ``|G| filters`` channels; on the
-    rank-5 view it falls out of XLA's fusion (JAX P4CNN `predict` on CPU:
-    1,254 -> 2,777 img/s, BENCHMARKS.md). Otherwise it is added after the
-    reshape.
+    rank-5 view it falls out of XLA's fusion (JAX P4CNN `predict` on CPU
+    2.2x faster folded; BENCHMARKS.md, "P4CNN per `jit_compile` setting
+    (CPU, sequential run)"). Otherwise it is added after the reshape.
 
     Args:
         training: the calling layer's ``training`` argument.
