@@ -147,7 +147,8 @@ def _compact(rows):
     out = {}
     for row in rows:
         entry = {}
-        for key in ("rotation_range_deg", "mirror_probability", "omega_prime"):
+        for key in ("rotation_range_deg", "mirror_probability", "omega_prime",
+                    "relaxed_weights_spread"):
             value = row.get(key)
             if value is not None:
                 entry[key] = np.round(np.asarray(value, "float64"), 5).tolist()

@@ -77,7 +77,7 @@ def plot_learned_equivariance_history(records, path, title=None):
     and plain models)."""
     series = equivariance_series(records)
     quantities = [q for q in ("omega_prime", "rotation_range_deg",
-                              "mirror_probability")
+                              "mirror_probability", "relaxed_weights_spread")
                   if any(k == q for _, k in series)]
     # Strict layers report a fixed full range: only moving quantities count.
     moving = [q for q in quantities if any(
@@ -88,7 +88,8 @@ def plot_learned_equivariance_history(records, path, title=None):
     plt = _pyplot()
     labels = {"omega_prime": "max omega' (0 = strict)",
               "rotation_range_deg": "rotation range (deg)",
-              "mirror_probability": "mirror probability"}
+              "mirror_probability": "mirror probability",
+              "relaxed_weights_spread": "relaxed weights spread (0 = strict)"}
     epochs = [r["epoch"] for r in records]
     fig, axes = plt.subplots(1, len(moving), figsize=(5.5 * len(moving), 3.8),
                              squeeze=False)
