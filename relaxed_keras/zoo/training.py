@@ -192,8 +192,8 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
     # data preparation.
     check_distribution(distribute)
     temporary = state_dir is None
-    state_dir = tempfile.mkdtemp(prefix="rk-train-") if temporary else state_dir
-    _claim_state_dir(state_dir, recipe)
+    if not temporary:
+        _claim_state_dir(state_dir, recipe)
     from relaxed_keras.datasets import load_dataset
 
     data = load_dataset(
@@ -203,13 +203,18 @@ def train_recipe(recipe, output=None, distribute=None, verbose="auto",
     )
     previous_distribution = keras.distribution.distribution()
     devices = set_distribution(distribute)
+    if temporary:
+        state_dir = tempfile.mkdtemp(prefix="rk-train-")
     try:
         result = _train(recipe, data, devices, output, verbose, jit_compile,
                         state_dir)
     finally:
         # The distribution is process-wide: give back what the caller had.
         keras.distribution.set_distribution(previous_distribution)
-    if temporary or output is not None:
+        if temporary:
+            # Nothing can resume from a temporary folder: never leave it.
+            shutil.rmtree(state_dir, ignore_errors=True)
+    if output is not None:
         shutil.rmtree(state_dir, ignore_errors=True)
     return result
 
