@@ -5,7 +5,7 @@ from relaxed_keras.layers.augerino import Augerino
 from relaxed_keras.layers.base_group_conv import BaseGroupConv
 from relaxed_keras.layers.continuous_conv import BaseContinuousGroupConv
 from relaxed_keras.layers.continuous_conv import ContinuousGroupConv2D
-from relaxed_keras.layers.continuous_conv import ContinuousGroupPooling
+from relaxed_keras.layers.continuous_pooling import ContinuousGroupPooling
 from relaxed_keras.layers.continuous_conv import ContinuousLiftingConv2D
 from relaxed_keras.layers.continuous_conv import PointwiseGroupConv2D
 from relaxed_keras.layers.dropout import Dropout

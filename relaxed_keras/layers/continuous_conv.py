@@ -37,6 +37,12 @@ from relaxed_keras.arguments import boolean
 from relaxed_keras.initialization import initializer_for
 from relaxed_keras.kernels import continuous as kernels_lib
 from relaxed_keras.layers import padding as padding_lib
+from relaxed_keras.layers.continuous_elements import check_float32_variables
+from relaxed_keras.layers.continuous_elements import continuous_group
+from relaxed_keras.layers.continuous_elements import element_transform
+from relaxed_keras.layers.continuous_elements import inverse_act
+from relaxed_keras.layers.continuous_elements import relative_elements
+from relaxed_keras.layers.continuous_elements import standardize_inputs
 from relaxed_keras.layers.spatial import SpatialSamplingMixin
 from relaxed_keras.layers.spatial import channels_last_op
 from relaxed_keras.layers.spatial import check_built_features
@@ -44,88 +50,6 @@ from relaxed_keras.layers.spatial import check_quarter_turn_pairs
 from relaxed_keras.layers.spatial import standardize_pair
 from relaxed_keras.layers.spatial import to_group_layout
 from relaxed_keras.layers.spatial import validate_group_features
-
-
-def _continuous_group(group, name):
-    group = groups_lib.get(group)
-    if not groups_lib.is_continuous(group):
-        raise ValueError(
-            f"{name} needs a continuous group `SE2(num_elements=N)` or "
-            f"`E2(num_elements=N)` (or 'se2_<N>', 'e2_<N>'). Received: "
-            f"group={group!r}"
-        )
-    return group
-
-
-def _check_float32_variables(layer):
-    """Kernel generation (group elements, kernel network) runs in float32;
-    only the convolution runs in the policy's compute dtype. Mixed policies
-    (``"mixed_bfloat16"``, ``"mixed_float16"``) keep float32 variables and
-    are supported; an all-low-precision policy is not."""
-    if layer.dtype_policy.variable_dtype != "float32":
-        raise ValueError(
-            f"{type(layer).__name__} generates its kernels in float32: its dtype "
-            "policy must keep float32 variables ('float32', 'mixed_bfloat16' or "
-            f"'mixed_float16'). Received: dtype={layer.dtype_policy.name!r}"
-        )
-
-
-def standardize_inputs(layer, inputs):
-    """Features -> the layer's compute dtype, elements -> float32.
-
-    Continuous layers turn off Keras's input conversion (it would cast the
-    group elements to the compute dtype too, e.g. bfloat16 angles, and
-    break equivariance under mixed precision) and convert here instead.
-    """
-
-    def convert(x, dtype):
-        if x is None or isinstance(x, keras.KerasTensor):
-            return x
-        return ops.cast(ops.convert_to_tensor(x), dtype)
-
-    if isinstance(inputs, (list, tuple)) and inputs:
-        return [convert(inputs[0], layer.compute_dtype)] + [
-            convert(e, "float32") for e in inputs[1:]
-        ]
-    return convert(inputs, layer.compute_dtype)
-
-
-def element_transform(elements):
-    """Columns of an elements tensor: ``angle, mirror, weight`` ([N] each)."""
-    elements = ops.convert_to_tensor(elements, dtype="float32")
-    return elements[:, 0], elements[:, 1], elements[:, 2]
-
-
-def inverse_act(angle, mirror, points):
-    """``g^-1 p`` for ``g = R(angle) F^mirror``: ``[N] x [..., 2] -> [N, ..., 2]``.
-
-    ``R(-angle)`` first, then the mirror ``x -> -x``.
-    """
-    extra = len(points.shape) - 1
-    shape = (-1,) + (1,) * extra
-    cos = ops.reshape(ops.cos(angle), shape)
-    sin = ops.reshape(ops.sin(angle), shape)
-    sign = ops.reshape(1.0 - 2.0 * mirror, shape)
-    x, y = points[..., 0], points[..., 1]
-    new_x = (x * cos + y * sin) * sign
-    new_y = -x * sin + y * cos
-    return ops.stack([new_x, new_y], axis=-1)
-
-
-def relative_elements(out_elements, in_elements):
-    """Group coordinates of ``u^-1 v`` for all output/input pairs.
-
-    For ``u = R(a) F^m`` and ``v = R(b) F^n``:
-    ``u^-1 v = R((-1)^m (b - a)) F^(m xor n)``. Returns ``[N_out, N_in, D]``
-    with ``D = 2`` (``cos, sin`` of the relative angle) or 3 with the relative
-    mirror as ``+-1`` when ``with_mirror``.
-    """
-    a, m, _ = element_transform(out_elements)
-    b, n, _ = element_transform(in_elements)
-    sign = 1.0 - 2.0 * m[:, None]
-    delta = sign * (b[None, :] - a[:, None])
-    xor = m[:, None] + n[None, :] - 2.0 * m[:, None] * n[None, :]
-    return ops.cos(delta), ops.sin(delta), 1.0 - 2.0 * xor
 
 
 class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
@@ -174,7 +98,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
                 f"`filters` must be a positive integer. Received: filters={filters!r}"
             )
         self.filters = filters
-        self.group = _continuous_group(group, type(self).__name__)
+        self.group = continuous_group(group, type(self).__name__)
         self.kernel_size = standardize_pair(kernel_size, "kernel_size")
         if self.kernel_size[0] != self.kernel_size[1]:
             raise ValueError(
@@ -204,7 +128,7 @@ class BaseContinuousGroupConv(SpatialSamplingMixin, keras.layers.Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        _check_float32_variables(self)
+        check_float32_variables(self)
         # Keras would cast every float input to the compute dtype, the
         # group elements too; `__call__` casts the features only.
         self._convert_input_args = False
@@ -503,65 +427,3 @@ class PointwiseGroupConv2D(ContinuousGroupConv2D):
 
     def _kernel_network_hidden_units(self):
         return max(1, self.kernel_network_template.hidden_units // 2)
-
-
-@keras.saving.register_keras_serializable(package="relaxed_keras")
-class ContinuousGroupPooling(keras.layers.Layer):
-    """Pool ``[features, elements]`` over the group axis, respecting masks.
-
-    ``"mean"``: the Monte Carlo average ``sum_j w_j f_j / sum_j w_j``;
-    ``"max"``: the maximum over elements whose weight is non-zero. Output
-    ``[B, H, W, C]``, invariant to the sampled group.
-
-    Args:
-        mode: ``"max"`` or ``"mean"``.
-    """
-
-    def __init__(self, mode="max", **kwargs):
-        super().__init__(**kwargs)
-        if mode not in ("max", "mean"):
-            raise ValueError(
-                f"`mode` must be 'max' or 'mean'. Received: mode={mode!r}"
-            )
-        self.mode = mode
-        self._convert_input_args = False  # elements stay float32
-
-    def __call__(self, inputs, *args, **kwargs):
-        return super().__call__(standardize_inputs(self, inputs), *args, **kwargs)
-
-    def build(self, input_shape):
-        self._check_shapes(input_shape)
-
-    def _check_shapes(self, inputs):
-        """``[features [B, H, W, N, C], elements [N, 3]]`` (backend errors,
-        or a TypeError for a single tensor, before)."""
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError(
-                "ContinuousGroupPooling expects `[features, elements]` as "
-                "returned by a continuous layer, e.g. `x, g = gconv([x, g]); "
-                f"pool([x, g])`. Received: {inputs!r}"
-            )
-        features, elements = (tuple(getattr(t, "shape", t)) for t in inputs)
-        if len(features) != 5 or elements != (features[3], 3):
-            raise ValueError(
-                "ContinuousGroupPooling expects features [batch, height, width, "
-                "N, channels] and elements [N, 3]. Received: shapes "
-                f"{features} and {elements}"
-            )
-
-    def call(self, inputs):
-        self._check_shapes(inputs)
-        features, elements = inputs
-        _, _, weight = element_transform(elements)
-        weight = ops.cast(ops.reshape(weight, (1, 1, 1, -1, 1)), features.dtype)
-        if self.mode == "mean":
-            return ops.sum(features * weight, axis=3) / ops.sum(weight)
-        masked = ops.where(weight > 0.0, features, ops.full_like(features, -1e30))
-        return ops.amax(masked, axis=3)  # not ops.max: a torch.compile break
-
-    def compute_output_shape(self, input_shape):
-        shape = input_shape[0]
-        return tuple(shape[:3]) + (shape[4],)
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
