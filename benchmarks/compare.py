@@ -118,8 +118,7 @@ def _gpu_peak_memory_mb(reset=False):
 # ---------------------------------------------------------- keras worker
 def tf_data_pipelines(x, y, batch):
     """(train, test) `tf.data` pipelines without autotuning: the
-    workaround for TensorFlow's iterator-destruction wait (README, Known
-    limits)."""
+    workaround for TensorFlow's iterator-destruction wait (docs/known_limits.md)."""
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -161,7 +160,7 @@ def keras_worker(cfg):
         """``pipeline``: ``"numpy"`` (arrays straight into `fit`/`predict`)
         or ``"tf.data"`` (TensorFlow only: a `tf.data.Dataset` with
         ``options.autotune.enabled = False``, the workaround for the
-        iterator-destruction wait described in README, Known limits)."""
+        iterator-destruction wait described in docs/known_limits.md)."""
         import gc
 
         images = cfg["images"]

@@ -15,8 +15,7 @@ how many rounds reach the issue's target (1.5x e2cnn).
 
 Each Keras backend runs at its fastest CPU setting (`compare.py`'s
 measurements): TensorFlow with ``jit_compile=False`` fed by a `tf.data`
-pipeline without autotuning (TensorFlow's iterator wait, README "Known
-limits"), JAX and torch with ``jit_compile=True``. ``--settings`` takes
+pipeline without autotuning (TensorFlow's iterator wait, docs/known_limits.md), JAX and torch with ``jit_compile=True``. ``--settings`` takes
 others, e.g. ``torch:False`` for eager torch.
 
 Run: ``python benchmarks/interleaved.py`` (``--rounds 15``, ``--images

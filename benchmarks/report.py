@@ -88,7 +88,7 @@ def intro():
         "- Workloads: batch 64, float32; on a CPU every contender is pinned to the same "
         "2 cores; JAX runs XLA's Eigen convolution kernels (`relaxed_keras.xla_cpu`). "
         "TensorFlow's `tf.data` rows use a pipeline without autotuning (TensorFlow's "
-        "iterator wait, README \"Known limits\").",
+        "iterator wait, docs/known_limits.md).",
         "- **Time ratio**: our time / the reference's for the same work (below 1: ours "
         "is faster). **Speed-up** (`Nx`): the reference's time over ours (above 1: ours "
         "is faster).",

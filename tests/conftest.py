@@ -107,7 +107,7 @@ def _compile_torch_train_step_once():
     Small partial test model, 8 steps, cold inductor cache: 281 s -> 207 s
     (tracing 165 s -> 102 s). `rk.zoo.compile_classifier` does the same
     for the models it compiles; this patch covers every model the tests
-    compile with their own `model.compile` (README, Known limits)."""
+    compile with their own `model.compile` (docs/known_limits.md)."""
     if keras.backend.backend() != "torch":
         return
     from keras.src.backend.torch.trainer import TorchTrainer
@@ -135,7 +135,7 @@ def _trace_tensorflow_train_step_once():
     step a second time without variable creation. Build them first, as
     Keras does under a strategy (default strategy here): every fit traces
     once. Partial MNIST6 preset, 2 epochs of 2 steps: 21.5 s -> 17.0 s,
-    identical losses and metrics. Tests only (README, Known limits)."""
+    identical losses and metrics. Tests only (docs/known_limits.md)."""
     if keras.backend.backend() != "tensorflow":
         return
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
@@ -169,8 +169,8 @@ def _seed_and_reset():
         # reset, torch.compile's "automatic dynamic shapes" remembers that a
         # layer's code already ran at another input size earlier in this
         # worker process and traces it with symbolic sizes, which the
-        # continuous layers' shape arithmetic does not support (README,
-        # Known limits). Reset so every test sees a fresh process.
+        # continuous layers' shape arithmetic does not support (docs/
+        # known_limits.md). Reset so every test sees a fresh process.
         import torch._dynamo
 
         torch._dynamo.reset()

@@ -202,7 +202,7 @@ def _optimizer_text(recipe):
             else "Adam") + f", learning rate {recipe['learning_rate']}"
     if recipe.get("schedule", "constant") == "cosine":
         warmup = recipe.get("warmup_epochs", 0)
-        text += (f" with cosine decay to 0"
+        text += (" with cosine decay to 0"
                  + (f" after {warmup} warm-up epoch(s)" if warmup else ""))
     return text
 
