@@ -36,6 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
+import torch_references  # noqa: E402
 
 ROOT = compare.ROOT
 DEFAULT_SETTINGS = ("tensorflow:False:tf.data", "jax:True", "torch:True")
@@ -173,15 +174,15 @@ def torch_contenders(cfg):
     torch.manual_seed(0)
     x = torch.rand(cfg["images"], 1, 28, 28)
     y = torch.randint(0, 10, (cfg["images"],))
-    models = {"plain torch": compare.TorchP4CNN()}
+    models = {"plain torch": torch_references.TorchP4CNN()}
     try:
-        models["e2cnn"] = compare.e2cnn_p4cnn()
+        models["e2cnn"] = torch_references.e2cnn_p4cnn()
     except ImportError:
         pass
     tasks = {}
     for name, model in models.items():
         for task, epoch in zip(("train", "predict"),
-                               compare.torch_epochs(model, x, y, cfg["batch"])):
+                               torch_references.torch_epochs(model, x, y, cfg["batch"])):
             epoch()  # warm-up, untimed
             tasks[name, task] = lambda epoch=epoch: _timed(epoch)
     return tasks
