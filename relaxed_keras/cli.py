@@ -12,6 +12,11 @@ import time
 
 import numpy as np
 
+from relaxed_keras.cli_output import fmt
+from relaxed_keras.cli_output import plots
+from relaxed_keras.cli_output import print_table
+from relaxed_keras.cli_output import save_plots
+
 DEFAULT_PRESET = "p4cnn_partial_mnist6_180"
 # `--jit-compile` choices -> `model.compile(jit_compile=...)`.
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
@@ -20,8 +25,7 @@ REPORT_TEST_SIZE = 500
 
 
 def _positive_int(text):
-    """argparse type: an integer >= 1 (0 epochs or a batch of -5 used to
-    write a "fine-tuned" preset, or end in a data-adapter traceback)."""
+    """argparse type: an integer >= 1."""
     try:
         value = int(text)
     except ValueError:
@@ -33,8 +37,7 @@ def _positive_int(text):
 
 
 def _positive_float(text):
-    """argparse type: a finite number > 0 (a NaN learning rate used to
-    write a preset of NaN logits)."""
+    """argparse type: a finite number > 0 (no NaN learning rate)."""
     try:
         value = float(text)
     except ValueError:
@@ -92,25 +95,6 @@ def _accuracy(model, x, y, batch_size=256):
     return 100.0 * float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
-def _fmt(value):
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
-
-
-def _print_table(headers, rows):
-    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
-    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
-    print(line)
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
-
-
 def cmd_list(args):
     from relaxed_keras import zoo
     from relaxed_keras.zoo.cards import trainable_count
@@ -128,7 +112,7 @@ def cmd_list(args):
         meta = zoo.load_metadata(name)
         rows.append((name, meta["dataset"], f"{meta['test_accuracy']:.2f}",
                      f"{trainable_count(meta):,}"))
-    _print_table(("preset", "data set", "test acc. %", "trainable params"), rows)
+    print_table(("preset", "data set", "test acc. %", "trainable params"), rows)
     return 0
 
 
@@ -163,39 +147,8 @@ def cmd_evaluate(args):
              if name == meta.get("dataset") and "test_accuracy" in meta else "-",
              f"{time.time() - start:.1f}")]
     print(f"backend: {keras.backend.backend()}")
-    _print_table(("preset", "data set", "images", "accuracy %", "card %", "seconds"), rows)
+    print_table(("preset", "data set", "images", "accuracy %", "card %", "seconds"), rows)
     return 0
-
-
-def _plots(rows, sweep, output, name):
-    """PNGs of learned-equivariance rows and a rotation sweep (accuracy as a
-    fraction); none when matplotlib is missing."""
-    from relaxed_keras import diagnostics
-
-    paths = {}
-    try:
-        if rows:
-            paths["learned_equivariance"] = diagnostics.plot_learned_equivariance(
-                rows, os.path.join(output, "learned_equivariance.png")
-            )
-        sweep_path = os.path.join(output, "rotation_sweep.png")
-        diagnostics.plot_rotation_sweep(
-            sweep, sweep_path, title=f"{name}: accuracy vs. rotation"
-        )
-        paths["rotation_sweep"] = sweep_path
-    except ImportError:  # matplotlib missing: numbers only
-        pass
-    return paths
-
-
-def _save_plots(model, x, y, output, name):
-    from relaxed_keras import diagnostics
-
-    rows = diagnostics.learned_equivariance(model)
-    sweep = diagnostics.rotation_sweep(
-        model, x, y, angles=tuple(range(0, 360, 30)), circle_crop=False
-    )
-    return rows, sweep, _plots(rows, sweep, output, name)
 
 
 def cmd_report(args):
@@ -211,11 +164,11 @@ def cmd_report(args):
         # The default: at most REPORT_TEST_SIZE images (MNIST6's test sets
         # have 200, and a fixed 500 used to refuse them).
         x, y = x[:REPORT_TEST_SIZE], y[:REPORT_TEST_SIZE]
-    rows, sweep, paths = _save_plots(model, x, y, args.output, args.name)
+    rows, sweep, paths = save_plots(model, x, y, args.output, args.name)
     print(diagnostics.format_learned_equivariance(rows) if rows
           else "(no group layers)")
     print()
-    _print_table(("angle", "accuracy %"),
+    print_table(("angle", "accuracy %"),
                  [(f"{r['angle']:.0f}", f"{100 * r['accuracy']:.2f}") for r in sweep])
     for key, path in paths.items():
         print(f"{key} plot: {path}")
@@ -230,6 +183,7 @@ def cmd_finetune(args):
     from relaxed_keras.zoo import presets
     from relaxed_keras.zoo import recipes
     from relaxed_keras.zoo import training
+    from relaxed_keras.zoo.saving import save_preset
 
     devices = training.set_distribution(args.distribute)
     meta = zoo.load_metadata(args.name)
@@ -274,7 +228,7 @@ def cmd_finetune(args):
     # and the new preset's metadata.
     measured = training.measure(model, x_test, y_test)
     print()
-    _print_table(
+    print_table(
         ("model", "test accuracy %", "rot90 invariance error"),
         [("pretrained", f"{before[0]:.2f}", f"{before[1]:.2e}"),
          (f"fine-tuned ({args.epochs} epochs, {seconds:.0f} s)",
@@ -285,13 +239,13 @@ def cmd_finetune(args):
     rows = measured["learned_equivariance"]
     sweep = [{"angle": r["angle"], "accuracy": r["accuracy"] / 100.0}
              for r in measured["rotation_sweep"]]
-    paths = _plots(rows, sweep, args.output, args.name)
+    paths = plots(rows, sweep, args.output, args.name)
     print()
     print("Learned equivariance per layer (pretrained -> fine-tuned):")
-    _print_table(
+    print_table(
         ("layer", "type", "rotation range (deg)", "mirror prob.", "omega'"),
         [(new["layer"], new["type"],
-          *(f"{_fmt(old.get(key))} -> {_fmt(new.get(key))}"
+          *(f"{fmt(old.get(key))} -> {fmt(new.get(key))}"
             for key in ("rotation_range_deg", "mirror_probability", "omega_prime")))
          for old, new in zip(before[2], rows)] or [("-", "(no group layers)", "", "", "")],
     )
@@ -306,7 +260,7 @@ def cmd_finetune(args):
         **measured,
     }
     target = os.path.join(args.output, "preset")
-    presets.save_preset(model, target, config["architecture"], new_meta)
+    save_preset(model, target, config["architecture"], new_meta)
     print()
     print(f"fine-tuned preset: {target} (load with rk.zoo.load({target!r}))")
     for key, path in paths.items():
@@ -425,14 +379,12 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    # Before any computation: XLA reads its flags once (see xla_cpu). JAX
-    # only: TensorFlow's XLA gained nothing measurable from the flag, and
-    # it aborts on a flag its own XLA version does not know.
-    import keras
-
+    # Before any computation: XLA reads its flags once (see xla_cpu and
+    # backend_policy.BRANCHES["xla_eigen_convolutions"]).
+    from relaxed_keras import backend_policy
     from relaxed_keras import xla_cpu
 
-    if keras.backend.backend() == "jax":
+    if backend_policy.active("xla_eigen_convolutions"):
         xla_cpu.use_eigen_convolutions()
     policy = getattr(args, "dtype_policy", None)
     previous = None

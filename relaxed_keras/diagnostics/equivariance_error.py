@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from relaxed_keras import backend_policy
 from relaxed_keras import groups as groups_lib
 
 METRICS = ("eq14", "relative", "max_abs")
@@ -119,7 +120,8 @@ def _outputs(model, x, group, elements):
     it traces a function; torch 0.45 s against 0.38 s).
     """
     inputs = [x] + [group.transform(x, index) for index in elements]
-    if (keras.backend.backend() == "jax" and isinstance(model, keras.Model)
+    if (backend_policy.active("batched_diagnostic_predict")
+            and isinstance(model, keras.Model)
             and len(getattr(model, "outputs", None) or ()) == 1):
         batch = len(inputs[0])
         stacked = np.concatenate([ops.convert_to_numpy(t) for t in inputs])

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from relaxed_keras import backend_policy
+
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
 class ReLU(keras.layers.ReLU):
@@ -52,7 +54,7 @@ class ReLU(keras.layers.ReLU):
 def use_compiled_torch_select(model, jit_compile):
     """Tell the `ReLU` layers of ``model`` whether it is compiled with
     torch.compile (``jit_compile`` true on the torch backend)."""
-    select = keras.backend.backend() == "torch" and bool(jit_compile)
+    select = backend_policy.active("select_relu") and bool(jit_compile)
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, ReLU):
             layer._compiled_torch_select = select

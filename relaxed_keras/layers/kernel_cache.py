@@ -26,6 +26,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from relaxed_keras import backend_policy
+
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
 class KernelCache(keras.layers.Layer):
@@ -117,10 +119,6 @@ class _KernelExpansion(keras.Model):
 # {model: _KernelExpansion} (JAX and TensorFlow; kept while the model lives).
 _expansions = weakref.WeakKeyDictionary()
 
-# Backends whose eager operations cost more than one compiled call. torch's
-# eager refresh of the P4CNN takes 1.1 ms (relaxed: 2.2 ms).
-_COMPILED_REFRESH_BACKENDS = ("jax", "tensorflow")
-
 
 def _inside_traced_function(variable):
     """Whether this runs while a function is traced (a `tf.function` that
@@ -138,7 +136,7 @@ def _refresh(model, layers):
     """Store every layer's current kernel in its cache."""
     if not layers:
         return
-    if (keras.backend.backend() not in _COMPILED_REFRESH_BACKENDS
+    if (not backend_policy.active("compiled_kernel_refresh")
             or len(layers) < 2
             or keras.distribution.distribution() is not None
             or _inside_traced_function(layers[0].kernel_cache.value)):

@@ -4,6 +4,7 @@ import keras
 from keras import backend
 from keras import ops
 
+from relaxed_keras import backend_policy
 from relaxed_keras.arguments import finite_float
 from relaxed_keras.layers.spatial import fold_group_axis
 from relaxed_keras.layers.spatial import folds_group_axis
@@ -79,7 +80,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         if self._folds(inputs, training):
             return self._folded_call(inputs, training)
-        if backend.backend() == "torch":
+        if backend_policy.active("affine_batch_norm"):
             return self._affine_call(inputs, training)
         return super().call(inputs, training=training, mask=mask)
 

@@ -19,6 +19,8 @@ from keras import ops
 # Not exported by `keras`; the scope class itself is (`keras.StatelessScope`).
 from keras.src.backend import in_stateless_scope
 
+from relaxed_keras import backend_policy
+
 # Generated kernel values per chunk when ``chunk_size=None`` (64 MB float32).
 AUTO_CHUNK_ELEMENTS = 2**24
 
@@ -34,7 +36,7 @@ def _rerun_outside_stateless_values():
     torch) without a word. Such calls store the chunks instead: the same
     numbers, memory as with ``rematerialize=False``. JAX's `jax.checkpoint`
     reruns the traced function on the values it was given."""
-    return keras.backend.backend() != "jax" and in_stateless_scope()
+    return backend_policy.active("remat_reads_stored_variables") and in_stateless_scope()
 
 
 class PositionDependentConvolution:
@@ -147,7 +149,7 @@ class PositionDependentConvolution:
             # Backward recomputes each chunk's windows and kernels (and the
             # kernel network's activations) instead of keeping all of them.
             convolve_chunk = keras.remat(convolve_chunk)
-        if keras.backend.backend() != "jax":
+        if not backend_policy.active("chunks_in_map"):
             outputs, sum_square = [], 0.0
             for first in range(0, out_h, rows):
                 count = min(rows, out_h - first)

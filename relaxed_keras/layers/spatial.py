@@ -2,9 +2,9 @@
 spatial poolings."""
 
 import keras
-from keras import backend
 from keras import ops
 
+from relaxed_keras import backend_policy
 from relaxed_keras.layers import padding as padding_lib
 
 
@@ -67,7 +67,7 @@ def pad_spatial(x, pads, value=0.0):
     """
     if not any(p for pair in pads for p in pair):
         return x
-    if backend.backend() != "torch":
+    if not backend_policy.active("pad_by_concatenation"):
         widths = [(0, 0), pads[0], pads[1]] + [(0, 0)] * (len(x.shape) - 3)
         return ops.pad(x, widths, constant_values=value)
     for axis, (before, after) in ((1, pads[0]), (2, pads[1])):
@@ -238,7 +238,7 @@ def channels_last_op(op, x, *args, **kwargs):
     rows of BENCHMARKS.md, "P4CNN per `jit_compile` setting (CPU,
     sequential run)"). TensorFlow and JAX call the op unchanged.
     """
-    if backend.backend() != "torch":
+    if not backend_policy.active("channels_first_views"):
         return op(x, *args, **kwargs)
     y = op(ops.transpose(x, (0, 3, 1, 2)), *args, data_format="channels_first", **kwargs)
     return ops.transpose(y, (0, 2, 3, 1))
@@ -264,7 +264,7 @@ def folds_group_axis(training=None):
         training: whether the caller is in a training step (the layer's
             ``training`` argument).
     """
-    return backend.backend() != "torch" or not training
+    return not (backend_policy.active("unfolded_training") and training)
 
 
 def fold_group_axis(x):
@@ -304,7 +304,7 @@ def tile_over_group(vector, group_size):
     The resulting P4CNN times: BENCHMARKS.md, "P4CNN per `jit_compile`
     setting (CPU, sequential run)".
     """
-    if backend.backend() == "torch":
+    if backend_policy.active("tile_by_matmul"):
         tiling = _group_tiling(vector.shape[-1], group_size, vector.dtype)
         return ops.matmul(vector, tiling)
     return ops.concatenate([vector] * group_size, axis=-1)

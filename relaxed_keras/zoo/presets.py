@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from relaxed_keras import backend_policy
 from relaxed_keras.initialization import skip_random_initialization
 from relaxed_keras.models.registry import build
 
@@ -211,10 +212,10 @@ def _compile_torch_step_once(model):
     2.364635, the recompiled graph summing in another order).
     Written with `keras.ops` and the parameter's ``.grad`` attribute; no
     torch import."""
-    import keras
     from keras import ops
 
-    if keras.backend.backend() != "torch" or model.jit_compile is not True:
+    if (not backend_policy.active("zero_grads_before_compile")
+            or model.jit_compile is not True):
         return
     for variable in model.trainable_variables:
         if variable.value.grad is None:
@@ -234,24 +235,6 @@ def probe_batch(input_shape, size=8):
     return np.random.RandomState(0).rand(size, *input_shape).astype("float32")
 
 
-def _float32_twin(model):
-    """``model`` itself in float32; under a mixed policy, a float32 copy
-    with the same weights, so probe logits do not depend on the policy the
-    preset was trained with (weights are float32 either way)."""
-    import keras
-
-    if model.dtype_policy.name == "float32":
-        return model
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
-        twin = type(model).from_config(model.get_config())
-    finally:
-        keras.config.set_dtype_policy(previous)
-    twin.set_weights(model.get_weights())
-    return twin
-
-
 def trainable_parameters(model):
     """Entries of the model's trainable weights (`count_params` also
     counts batch-norm statistics and fixed buffers such as random Fourier
@@ -259,48 +242,6 @@ def trainable_parameters(model):
     return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))
 
 
-def save_preset(model, folder, architecture, metadata, figures=()):
-    """Write a preset folder (config, weights, metadata with sha256 and
-    probe logits, plots, model card). Returns the metadata written.
-
-    Args:
-        figures: functions ``f(folder)`` that write a PNG into the folder
-            and return its path (or ``None`` for no plot); the card shows
-            them."""
-    from relaxed_keras.zoo.cards import render_model_card
-
-    os.makedirs(folder, exist_ok=True)
-    config = {"architecture": architecture, "config": _jsonable(model.get_config())}
-    config["config"].pop("trainable", None)
-    with open(os.path.join(folder, CONFIG_FILE), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
-    weights = os.path.join(folder, WEIGHTS_FILE)
-    model.save_weights(weights)
-    probe = probe_batch(model.input_shape[1:])
-    metadata = dict(metadata)
-    metadata["name"] = os.path.basename(os.path.normpath(folder))
-    metadata["architecture"] = architecture
-    metadata["weights_sha256"] = sha256_of(weights)
-    metadata["parameters"] = int(model.count_params())
-    metadata["trainable_parameters"] = trainable_parameters(model)
-    metadata["probe_logits"] = np.asarray(
-        _float32_twin(model).predict(probe, verbose=0), "float64"
-    ).round(6).tolist()
-    written = [path for path in (figure(folder) for figure in figures) if path]
-    if written:
-        metadata["figures"] = [os.path.basename(path) for path in written]
-    metadata = _jsonable(metadata)
-    with open(os.path.join(folder, METADATA_FILE), "w") as f:
-        json.dump(metadata, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(folder, CARD_FILE), "w") as f:
-        f.write(render_model_card(metadata))
-    return metadata
-
-
-# Keys of metadata.json that hold JSON objects when present (the CLI and
-# the model cards index into them).
 METADATA_OBJECT_KEYS = ("recipe", "split", "environment")
 
 
@@ -343,15 +284,3 @@ def _check_config(config, where):
             f"{where}: 'config' must be a JSON object (the model's "
             f"arguments). Received: {str(config['config'])[:200]}"
         )
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

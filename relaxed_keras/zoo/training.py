@@ -9,6 +9,7 @@ import tempfile
 
 import numpy as np
 
+from relaxed_keras import backend_policy
 from relaxed_keras.zoo import presets as presets_lib
 from relaxed_keras.zoo.checkpoints import best_record
 from relaxed_keras.zoo.checkpoints import best_weights_path
@@ -20,6 +21,7 @@ from relaxed_keras.zoo.statistics import reestimate_batch_norm
 from relaxed_keras.zoo.cards import SWEEP_IMAGES
 from relaxed_keras.zoo.recipes import get_recipe
 from relaxed_keras.zoo.recipes import validate_recipe
+from relaxed_keras.zoo.saving import save_preset
 
 DISTRIBUTIONS = (None, "none", "data_parallel")
 PROBE_TEST_SLICE = 200
@@ -39,7 +41,7 @@ def check_distribution(distribute):
         )
     if distribute in (None, "none"):
         return None
-    if keras.backend.backend() != "jax":
+    if not backend_policy.active("data_parallel"):
         raise ValueError(
             "distribute='data_parallel' uses keras.distribution.DataParallel, "
             "which needs KERAS_BACKEND=jax. Received backend "
@@ -304,7 +306,7 @@ def _train(recipe, data, devices, output, verbose, jit_compile, state_dir):
     metadata.update(measure(model, x_test, y_test))
     metadata["history"] = records
     if output is not None:
-        metadata = presets_lib.save_preset(
+        metadata = save_preset(
             model, output, recipe["architecture"], metadata,
             figures=_figures(records, chosen["epoch"]),
         )
