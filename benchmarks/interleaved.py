@@ -86,9 +86,15 @@ def keras_worker(cfg):
     else:
         fit_args, predict_args, kwargs = (x, y), (x,), {"batch_size": batch}
 
+    # Backend-specific forms switched off for this worker (`branches.py`);
+    # decisions are taken at trace time, so before anything is built.
+    rk.backend_policy.disable(*cfg.get("disable", ()))
     keras.utils.set_random_seed(0)
-    models = {"p4cnn": rk.zoo.build("p4cnn", equivariance="strict"),
-              "dense": rk.zoo.build("z2cnn", equivariance="none", width=10 * 4)}
+    builders = {"p4cnn": lambda: rk.zoo.build("p4cnn", equivariance="strict"),
+                "dense": lambda: rk.zoo.build("z2cnn", equivariance="none",
+                                              width=10 * 4)}
+    models = {name: builders[name]()
+              for name in cfg.get("models", ("p4cnn", "dense"))}
     tasks = {}
     for name, model in models.items():
         model.compile(optimizer="adam", jit_compile=cfg["jit"],
@@ -120,9 +126,9 @@ def keras_worker(cfg):
 class Worker:
     """One Keras backend's worker process, driven over its pipes."""
 
-    def __init__(self, setting, cfg):
+    def __init__(self, setting, cfg, label=None):
         backend, jit, pipeline = parse_setting(setting)
-        self.setting = setting
+        self.setting = label or setting
         threads = str(cfg["threads"])
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                    OMP_NUM_THREADS=threads, TF_NUM_INTRAOP_THREADS=threads,

@@ -8,6 +8,7 @@ Example:
 >>> model = rk.layers.LiftingConv2D(8, 3, group="p4")
 """
 
+from relaxed_keras import backend_policy
 from relaxed_keras import callbacks
 from relaxed_keras import datasets
 from relaxed_keras import diagnostics
@@ -17,6 +18,7 @@ from relaxed_keras import kernels
 from relaxed_keras import layers
 from relaxed_keras import models
 from relaxed_keras import random
+from relaxed_keras import testing
 from relaxed_keras import xla_cpu
 from relaxed_keras import zoo
 from relaxed_keras.groups import CyclicGroup
@@ -27,6 +29,7 @@ from relaxed_keras.groups import SE2
 __version__ = "0.1.0"
 
 __all__ = [
+    "backend_policy",
     "groups",
     "kernels",
     "layers",
@@ -34,6 +37,7 @@ __all__ = [
     "datasets",
     "models",
     "random",
+    "testing",
     "initialization",
     "xla_cpu",
     "zoo",

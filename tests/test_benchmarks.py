@@ -84,3 +84,22 @@ def test_interleaved_benchmark_smoke(capsys):
     assert "| task | contender |" in capsys.readouterr().out
     with pytest.raises(ValueError, match="--settings"):
         interleaved.main(["--smoke", "--settings", "torch:sometimes"])
+
+
+def test_branches_benchmark_smoke(capsys):
+    """benchmarks/branches.py in smoke mode at the current backend's
+    setting: the reference worker and one worker with an entry switched
+    off, one round, a gain per task."""
+    import keras
+
+    import branches
+
+    setting = next(s for s in branches.GROUPS
+                   if s.startswith(keras.backend.backend() + ":"))
+    report = branches.main(["--smoke", "--groups", setting])
+    entry = branches.GROUPS[setting][0]
+    assert [row[:3] for row in report["rows"]] == [
+        (setting, entry, "train"), (setting, entry, "predict")]
+    assert all(row[3] > 0 for row in report["rows"])
+    assert set(report["verdicts"]) == {entry}
+    assert f"without {entry}" in capsys.readouterr().out

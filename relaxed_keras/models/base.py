@@ -132,6 +132,9 @@ class ZooModel(keras.Model):
         """
         logits = keras.layers.Dense(config["num_classes"], name="logits")
         super().__init__(inputs, keras_layer_call(logits)(features), **model_kwargs)
+        # The backbone's outputs for `relaxed_keras.zoo.transfer` (graph
+        # tensors, rebuilt with the model; not part of its config).
+        self._backbone_tensors = (features, spec.feature_maps, spec.feature_elements)
         config["input_shape"] = tuple(config["input_shape"])
         self._zoo_config = {**config, **spec.get_config()}
         if getattr(self, "_input_normalization", None) is not None:

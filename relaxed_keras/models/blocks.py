@@ -117,6 +117,7 @@ class ModelSpec:
             groups_lib.get(group)  # a misspelt name is an error in every mode
         self.group = None if equivariance == "none" else groups_lib.get(group)
         self._elements = None
+        self.feature_maps = self.feature_elements = None
         if equivariance in ("partial", "soft"):
             self.group = self._continuous(self.group)
             if equivariance == "soft" and self.group.mirror:
@@ -296,6 +297,13 @@ class ModelSpec:
     def max_pool(self, pool_size=2, **kwargs):
         return rk_layers.GroupMaxPooling2D(pool_size, **kwargs)
 
+    def mark_feature_maps(self, x):
+        """Record ``x`` as the backbone's last feature maps, before global
+        pooling (with the sampled elements of a continuous model): what
+        ``include_top=False`` extracts. Returns ``x``."""
+        self.feature_maps, self.feature_elements = x, self._elements
+        return x
+
     def invariant_pool(self, mode="max", name=None):
         """Pool the group axis away (identity for plain CNNs)."""
         if self.group is None:
@@ -311,6 +319,7 @@ class ModelSpec:
     ):
         """Spatial and group pooling to ``[B, C]`` (spatial first unless
         ``group_first``; the order matters when the two modes differ)."""
+        self.mark_feature_maps(x)
         spatial_pool = rk_layers.GlobalSpatialPooling2D(
             spatial, keepdims=True, name=f"{name}_spatial"
         )

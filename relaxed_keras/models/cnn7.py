@@ -99,7 +99,7 @@ class CNN7(ZooModel):
                 name=f"conv{index}",
                 **(extra if index else {}),
             )(x)
-        x = spec.invariant_pool("mean", name="group_pool")(x)
+        x = spec.invariant_pool("mean", name="group_pool")(spec.mark_feature_maps(x))
         x = keras.layers.GlobalAveragePooling2D(name="spatial_pool")(x)
         # === Head and config ===
         self._finish_classifier(

@@ -22,6 +22,9 @@ from relaxed_keras.zoo.presets import load_metadata
 from relaxed_keras.zoo.recipes import list_recipes
 from relaxed_keras.zoo.statistics import reestimate_batch_norm
 from relaxed_keras.zoo import training
+from relaxed_keras.zoo.transfer import feature_extractor
+from relaxed_keras.zoo.transfer import set_backbone_trainable
+from relaxed_keras.zoo.transfer import with_num_classes
 
 
 def architecture_table(equivariance="strict", **kwargs):
