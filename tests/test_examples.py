@@ -50,6 +50,7 @@ def test_exactness_steps_option_is_the_number_of_steps(monkeypatch):
     ("anisotropic_noise", ["--modes", "partial"]),  # cnn7 has no such row
     ("anisotropic_noise", ["--train-size", "0"]),
     ("exactness", ["--steps", "0"]),
+    ("transfer_five_classes", ["--epochs", "0"]),
 ])
 def test_bad_options_are_argparse_errors(name, argv, capsys):
     with pytest.raises(SystemExit) as info:
@@ -69,3 +70,17 @@ def test_data_parallel_names_the_backend_it_needs():
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert "needs KERAS_BACKEND=jax" in result.stderr
+
+
+FASHION = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION),
+                    reason="needs apt-get install dataset-fashion-mnist")
+def test_transfer_example_probes_then_fine_tunes():
+    """A 5-class head on the frozen Fashion backbone, then all of it: two
+    accuracies on the 5-class test slice (64 training images here)."""
+    rows = load_example("transfer_five_classes").main(
+        ["--train-size", "64", "--test-size", "32", "--epochs", "1"])
+    assert [stage for stage, _ in rows] == ["frozen backbone", "fine-tuned"]
+    assert all(0.0 <= accuracy <= 1.0 for _, accuracy in rows)
