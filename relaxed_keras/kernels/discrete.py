@@ -120,7 +120,10 @@ class KernelTransform:
         kh, kw = self.kernel_size
         c_in, c_out = kernel.shape[-2], kernel.shape[-1]
         g_out = self.group.size
-        flat = ops.reshape(kernel, (kh * kw * self.g_in, c_in, c_out))
+        # A 2-D gather along axis 0 (an embedding lookup): it exports to
+        # ONNX on every backend (torch's higher-rank `take` goes through
+        # `aten::ravel`, which its ONNX exporter rejects).
+        flat = ops.reshape(kernel, (kh * kw * self.g_in, c_in * c_out))
         if self.is_permutation:
             out = ops.take(flat, self.indices, axis=0)
         else:

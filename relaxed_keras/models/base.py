@@ -17,7 +17,8 @@ class ZooModel(keras.Model):
     end with `_finish_classifier`, which adds the dense head, initialises the
     functional model and records the config.
 
-    `predict`, `evaluate`, `predict_on_batch` and `test_on_batch` run inside
+    `predict`, `evaluate`, `predict_on_batch`, `test_on_batch` and `export`
+    run inside
     `relaxed_keras.layers.cached_kernels`: the group convolutions expand
     their kernels once per call instead of once per batch (also for the
     validation pass of `fit`, which calls `evaluate`).
@@ -46,6 +47,20 @@ class ZooModel(keras.Model):
     def evaluate(self, *args, **kwargs):
         with cached_kernels(self):
             return super().evaluate(*args, **kwargs)
+
+    def export(self, filepath, format="tf_saved_model", verbose=None,
+               input_signature=None, **kwargs):
+        """`keras.Model.export` with the expanded kernels of the group
+        convolutions cached, as in `predict`: the artifact stores them as
+        constants instead of expanding them at every call. A model that
+        was never called (freshly loaded) is called once on a zero batch
+        first: Keras's ONNX exporter needs it."""
+        if not self._called:
+            self(np.zeros((1,) + tuple(self.input_shape[1:]), "float32"),
+                 training=False)
+        with cached_kernels(self):
+            return super().export(filepath, format=format, verbose=verbose,
+                                  input_signature=input_signature, **kwargs)
 
     def predict_on_batch(self, *args, **kwargs):
         with cached_kernels(self):
