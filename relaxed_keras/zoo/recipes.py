@@ -163,7 +163,6 @@ RETRAINING_PENDING = frozenset({
     "p4cnn_relaxed_rotated_fashion_mnist",
     "p4cnn_soft_fashion_mnist",
     "p4cnn_soft_rotated_fashion_mnist",
-    "p4cnn_strict_fashion_mnist",
     "p4cnn_strict_rotated_fashion_mnist",
     "resnet_ck_none_fashion_mnist",
     "resnet_ck_none_rotated_fashion_mnist",
