@@ -38,8 +38,8 @@ def _run(fmt, path, x):
     if fmt == "onnx":
         import onnxruntime
 
-        session = onnxruntime.InferenceSession(path)
-        return session.run(None, {session.get_inputs()[0].name: x})[0]
+        runtime = onnxruntime.InferenceSession(path)
+        return runtime.run(None, {runtime.get_inputs()[0].name: x})[0]
     if fmt == "tf_saved_model":
         import tensorflow as tf
 
