@@ -10,35 +10,11 @@ from relaxed_keras.layers.activation import use_compiled_torch_select
 from relaxed_keras.layers.kernel_cache import cached_kernels
 
 
-class ZooModel(keras.Model):
-    """A functional `keras.Model` whose config is its constructor arguments.
-
-    Subclasses build the feature graph in ``__init__`` (keras-hub style) and
-    end with `_finish_classifier`, which adds the dense head, initialises the
-    functional model and records the config.
-
-    `predict`, `evaluate`, `predict_on_batch`, `test_on_batch` and `export`
-    run inside
-    `relaxed_keras.layers.cached_kernels`: the group convolutions expand
-    their kernels once per call instead of once per batch (also for the
-    validation pass of `fit`, which calls `evaluate`).
-
-    `compile` tells the model's `relaxed_keras.layers.ReLU` layers whether
-    torch.compile runs them (``jit_compile=True`` on torch), where they
-    take a faster form with the same results.
-    """
-
-    @property
-    def jit_compile(self):
-        return keras.Model.jit_compile.fget(self)
-
-    @jit_compile.setter
-    def jit_compile(self, value):
-        # `compile` sets it: the `relaxed_keras.layers.ReLU` layers pick
-        # their form for torch.compile from it.
-        keras.Model.jit_compile.fset(self, value)
-        if getattr(self, "_layers", None):
-            use_compiled_torch_select(self, self._jit_compile)
+class CachedKernelsMixin:
+    """`predict`, `evaluate`, `predict_on_batch`, `test_on_batch` and
+    `export` of a `keras.Model` inside `relaxed_keras.layers.cached_kernels`:
+    the group convolutions expand their kernels once per call instead of
+    once per batch."""
 
     def predict(self, *args, **kwargs):
         with cached_kernels(self):
@@ -69,6 +45,37 @@ class ZooModel(keras.Model):
     def test_on_batch(self, *args, **kwargs):
         with cached_kernels(self):
             return super().test_on_batch(*args, **kwargs)
+
+
+class ZooModel(CachedKernelsMixin, keras.Model):
+    """A functional `keras.Model` whose config is its constructor arguments.
+
+    Subclasses build the feature graph in ``__init__`` (keras-hub style) and
+    end with `_finish_classifier`, which adds the dense head, initialises the
+    functional model and records the config.
+
+    `predict`, `evaluate`, `predict_on_batch`, `test_on_batch` and `export`
+    run inside
+    `relaxed_keras.layers.cached_kernels`: the group convolutions expand
+    their kernels once per call instead of once per batch (also for the
+    validation pass of `fit`, which calls `evaluate`).
+
+    `compile` tells the model's `relaxed_keras.layers.ReLU` layers whether
+    torch.compile runs them (``jit_compile=True`` on torch), where they
+    take a faster form with the same results.
+    """
+
+    @property
+    def jit_compile(self):
+        return keras.Model.jit_compile.fget(self)
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        # `compile` sets it: the `relaxed_keras.layers.ReLU` layers pick
+        # their form for torch.compile from it.
+        keras.Model.jit_compile.fset(self, value)
+        if getattr(self, "_layers", None):
+            use_compiled_torch_select(self, self._jit_compile)
 
     def _model_input(self, input_shape, model_kwargs):
         """``keras.Input`` and, when ``input_normalization=(mean, std)`` is

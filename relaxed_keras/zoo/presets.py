@@ -137,7 +137,9 @@ def load(name, compile=True, learning_rate=1e-3, jit_compile="auto",
     >>> model = rk.zoo.load("p4cnn_partial_mnist6_180")  # doctest: +SKIP
     >>> model.fit(x, y, epochs=1)  # doctest: +SKIP
     """
-    _check_transfer_arguments(num_classes, include_top, pooling)
+    from relaxed_keras.zoo import transfer
+
+    transfer.check_load_arguments(num_classes, include_top, pooling)
     folder = preset_path(name)
     metadata = _read_json(os.path.join(folder, METADATA_FILE))
     config = load_config(folder)
@@ -163,8 +165,6 @@ def load(name, compile=True, learning_rate=1e-3, jit_compile="auto",
             f"Could not load the weights of preset {name!r} from {weights}: "
             f"{type(error).__name__}: {error}"
         ) from None
-    from relaxed_keras.zoo import transfer
-
     if not include_top:
         return transfer.feature_extractor(model, pooling)
     if num_classes is not None and num_classes != model.get_config()["num_classes"]:
@@ -172,36 +172,6 @@ def load(name, compile=True, learning_rate=1e-3, jit_compile="auto",
     if compile:
         compile_classifier(model, learning_rate, jit_compile=jit_compile)
     return model
-
-
-def _check_transfer_arguments(num_classes, include_top, pooling):
-    if not isinstance(include_top, bool):
-        raise TypeError(
-            f"`include_top` must be True or False. Received: include_top={include_top!r}"
-        )
-    if num_classes is not None and (
-        isinstance(num_classes, bool) or not isinstance(num_classes, int)
-        or num_classes < 1
-    ):
-        raise ValueError(
-            "`num_classes` must be an integer >= 1 (or None for the preset's "
-            f"head). Received: num_classes={num_classes!r}"
-        )
-    if include_top and pooling is not None:
-        raise ValueError(
-            "`pooling` applies to the feature extractor: pass include_top=False. "
-            f"Received: pooling={pooling!r} with include_top=True"
-        )
-    if not include_top and num_classes is not None:
-        raise ValueError(
-            "`num_classes` sets the head, which include_top=False removes. "
-            f"Received: num_classes={num_classes!r} with include_top=False"
-        )
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(
-            "`pooling` must be None, 'avg' or 'max'. Received: "
-            f"pooling={pooling!r}"
-        )
 
 
 def compile_classifier(model, learning_rate=1e-3, jit_compile="auto",

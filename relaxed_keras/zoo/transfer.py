@@ -18,7 +18,7 @@ from keras import ops
 from relaxed_keras.layers.continuous_pooling import ContinuousGroupPooling
 from relaxed_keras.layers.global_pooling import GlobalSpatialPooling2D
 from relaxed_keras.layers.group_pooling import GroupPooling
-from relaxed_keras.layers.kernel_cache import cached_kernels
+from relaxed_keras.models.base import CachedKernelsMixin
 from relaxed_keras.models.base import ZooModel
 
 POOLINGS = (None, "avg", "max")
@@ -31,6 +31,43 @@ def _check_zoo_model(model, what):
             f"{what} needs a zoo model (from `rk.zoo.load` or `rk.zoo.build`). "
             f"Received: {type(model).__name__}"
         )
+
+
+def _check_num_classes(num_classes):
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(
+            "`num_classes` must be an integer >= 1. Received: "
+            f"num_classes={num_classes!r}"
+        )
+
+
+def _check_pooling(pooling):
+    if pooling not in POOLINGS:
+        raise ValueError(
+            f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}"
+        )
+
+
+def check_load_arguments(num_classes, include_top, pooling):
+    """The transfer arguments of `relaxed_keras.zoo.load`, checked before
+    any file is read."""
+    if not isinstance(include_top, bool):
+        raise TypeError(
+            f"`include_top` must be True or False. Received: include_top={include_top!r}"
+        )
+    if num_classes is not None:
+        _check_num_classes(num_classes)
+    if include_top and pooling is not None:
+        raise ValueError(
+            "`pooling` applies to the feature extractor: pass include_top=False. "
+            f"Received: pooling={pooling!r} with include_top=True"
+        )
+    if not include_top and num_classes is not None:
+        raise ValueError(
+            "`num_classes` sets the head, which include_top=False removes. "
+            f"Received: num_classes={num_classes!r} with include_top=False"
+        )
+    _check_pooling(pooling)
 
 
 def with_num_classes(model, num_classes):
@@ -46,11 +83,7 @@ def with_num_classes(model, num_classes):
         A new, uncompiled zoo model.
     """
     _check_zoo_model(model, "`num_classes`")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            "`num_classes` must be an integer >= 1. Received: "
-            f"num_classes={num_classes!r}"
-        )
+    _check_num_classes(num_classes)
     config = dict(model.get_config(), num_classes=num_classes)
     new = type(model).from_config(config)
     if len(new.layers) != len(model.layers):
@@ -93,10 +126,7 @@ def feature_extractor(model, pooling=None):
         A `FeatureExtractor` sharing the layers (and weights) of ``model``.
     """
     _check_zoo_model(model, "`include_top=False`")
-    if pooling not in POOLINGS:
-        raise ValueError(
-            f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}"
-        )
+    _check_pooling(pooling)
     _, maps, elements = model._backbone_tensors
     if maps is None:
         raise ValueError(f"{model.name} did not record its feature maps.")
@@ -128,14 +158,7 @@ def set_backbone_trainable(model, trainable):
 
 
 @keras.saving.register_keras_serializable(package="relaxed_keras")
-class FeatureExtractor(keras.Model):
-    """A functional model over a zoo backbone whose `predict` expands the
-    group kernels once per call, as the zoo models do."""
-
-    def predict(self, *args, **kwargs):
-        with cached_kernels(self):
-            return super().predict(*args, **kwargs)
-
-    def predict_on_batch(self, *args, **kwargs):
-        with cached_kernels(self):
-            return super().predict_on_batch(*args, **kwargs)
+class FeatureExtractor(CachedKernelsMixin, keras.Model):
+    """A functional model over a zoo backbone that expands the group
+    kernels once per `predict` / `evaluate` / `export` call, as the zoo
+    models do (`CachedKernelsMixin`)."""
