@@ -1,6 +1,7 @@
 """Model cards and the preset table, generated from metadata files."""
 
 from relaxed_keras.zoo import presets as presets_lib
+from relaxed_keras.zoo import targets as targets_lib
 
 # Test images of the rotation sweep (`relaxed_keras.zoo.training.measure`).
 SWEEP_IMAGES = 500
@@ -117,6 +118,14 @@ def render_model_card(metadata):
             f"| chosen epoch | {metadata['chosen_epoch']} of "
             f"{metadata['epochs_run']} ({how}) |"
         )
+    if name in targets_lib.TARGETS:
+        lines.append(
+            f"| target test accuracy (%) | "
+            f"{targets_lib.describe(name, metadata['test_accuracy'])} |"
+        )
+    shortfall = targets_lib.SHORTFALL_NOTES.get(name)
+    if shortfall and name not in _pending_names():
+        lines.append(f"| below target: what was tried | {shortfall} |")
     paper = PAPER_NUMBERS.get((metadata["architecture"], recipe["dataset"]))
     if paper:
         lines.append(f"| paper, nearest setting | {paper} |")
@@ -183,10 +192,14 @@ def render_model_card(metadata):
     return "\n".join(lines)
 
 
-def _pending_note(name):
+def _pending_names():
     from relaxed_keras.zoo.recipes import RETRAINING_PENDING
 
-    if name not in RETRAINING_PENDING:
+    return RETRAINING_PENDING
+
+
+def _pending_note(name):
+    if name not in _pending_names():
         return []
     return [
         f"**Awaiting retraining:** these weights come from an earlier, "
@@ -241,8 +254,8 @@ def preset_table(names=None):
     names = presets_lib.list_presets() if names is None else names
     lines = [
         "| preset | architecture | mode | group | data set | train images | "
-        "test acc. (%) | trainable params |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "test acc. (%) | target (%) | trainable params |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in names:
         meta = presets_lib.load_metadata(name)
@@ -253,6 +266,7 @@ def preset_table(names=None):
             f"| `{name}` | {meta['architecture']} | {mode} | {group} | "
             f"{meta['dataset']} | {meta['split']['train_images']} | "
             f"{meta['test_accuracy']:.2f} | "
+            f"{targets_lib.describe(name, meta['test_accuracy'], False)} | "
             f"{trainable_count(meta):,} |"
         )
     return "\n".join(lines)

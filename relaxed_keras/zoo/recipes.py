@@ -159,7 +159,6 @@ RECIPES = _all_recipes()
 RETRAINING_PENDING = frozenset({
     "p4cnn_partial_fashion_mnist",
     "p4cnn_partial_rotated_fashion_mnist",
-    "p4cnn_relaxed_fashion_mnist",
     "p4cnn_relaxed_rotated_fashion_mnist",
     "p4cnn_soft_fashion_mnist",
     "p4cnn_soft_rotated_fashion_mnist",
