@@ -12,6 +12,7 @@ from relaxed_keras import backend_policy
 from relaxed_keras import callbacks
 from relaxed_keras import datasets
 from relaxed_keras import diagnostics
+from relaxed_keras import export
 from relaxed_keras import groups
 from relaxed_keras import initialization
 from relaxed_keras import kernels
@@ -34,6 +35,7 @@ __all__ = [
     "kernels",
     "layers",
     "diagnostics",
+    "export",
     "datasets",
     "models",
     "random",
