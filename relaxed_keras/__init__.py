@@ -10,6 +10,7 @@ Example:
 
 from relaxed_keras import backend_policy
 from relaxed_keras import callbacks
+from relaxed_keras import convert
 from relaxed_keras import datasets
 from relaxed_keras import diagnostics
 from relaxed_keras import export
@@ -48,5 +49,6 @@ __all__ = [
     "SE2",
     "E2",
     "callbacks",
+    "convert",
     "__version__",
 ]
