@@ -51,6 +51,7 @@ def test_exactness_steps_option_is_the_number_of_steps(monkeypatch):
     ("anisotropic_noise", ["--train-size", "0"]),
     ("exactness", ["--steps", "0"]),
     ("transfer_five_classes", ["--epochs", "0"]),
+    ("warm_start_relaxed", ["--scratch-lr", "0"]),
 ])
 def test_bad_options_are_argparse_errors(name, argv, capsys):
     with pytest.raises(SystemExit) as info:
@@ -84,3 +85,18 @@ def test_transfer_example_probes_then_fine_tunes():
         ["--train-size", "64", "--test-size", "32", "--epochs", "1"])
     assert [stage for stage, _ in rows] == ["frozen backbone", "fine-tuned"]
     assert all(0.0 <= accuracy <= 1.0 for _, accuracy in rows)
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION),
+                    reason="needs apt-get install dataset-fashion-mnist")
+def test_warm_start_example_reports_every_arm(tmp_path):
+    """The four arms, a JSON report and the PNG (16 rotated images here)."""
+    rows = load_example("warm_start_relaxed").main(
+        ["--train-size", "16", "--validation-size", "16", "--test-size", "16",
+         "--epochs", "1", "--batch-size", "16", "--output", str(tmp_path)])
+    assert [row["arm"] for row in rows] == [
+        "strict, pretrained", "strict, fine-tuned", "relaxed, warm start",
+        "relaxed, from scratch"]
+    assert all(len(row["validation_curve"]) == 1 for row in rows[1:])
+    assert os.path.getsize(tmp_path / "warm_start.png") > 1000
+    assert os.path.exists(tmp_path / "warm_start.json")
