@@ -157,7 +157,6 @@ RECIPES = _all_recipes()
 # Shipped presets whose weights come from an earlier, smaller recipe and
 # await training with the current one; their cards say so.
 RETRAINING_PENDING = frozenset({
-    "p4cnn_partial_fashion_mnist",
     "p4cnn_partial_rotated_fashion_mnist",
     "p4cnn_relaxed_rotated_fashion_mnist",
     "p4cnn_soft_fashion_mnist",
