@@ -16,6 +16,13 @@ Fixed epochs, nothing chosen on the test images; validation accuracy per
 epoch goes into the PNG. Writes a JSON report and the PNG under
 ``--output``.
 
+Measured with the defaults (10,000 rotated training images, 3 epochs,
+2,000 test images; JAX, 2 CPU cores; `results/warm_start/`): strict
+pretrained 47.75 %, strict fine-tuned 82.25 %, relaxed warm start
+81.65 %, relaxed from scratch 65.15 %. The warm start buys 16.5 points
+over training the relaxed net from scratch; in three epochs it does not
+beat the strict fine-tuned net.
+
 Run: ``KERAS_BACKEND=jax python examples/warm_start_relaxed.py``
 (needs ``apt-get install dataset-fashion-mnist``).
 """
