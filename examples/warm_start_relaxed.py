@@ -107,12 +107,12 @@ def main(argv=None):
     rows = []
 
     def record(arm, model, curve, seconds):
-        rk.zoo.compile_classifier(model)
         accuracy = float(model.evaluate(x_test, y_test, verbose=0)[1])
         rows.append({"arm": arm, "test_accuracy": round(100 * accuracy, 2),
                      "validation_curve": curve, "train_seconds": round(seconds, 1)})
         print(f"{arm:24s} test accuracy {100 * accuracy:.2f} % ({seconds:.0f} s)")
 
+    rk.zoo.compile_classifier(strict)
     record("strict, pretrained", strict, [], 0.0)
     arms = [
         ("strict, fine-tuned", lambda: rk.zoo.load(PRESET, compile=False), args.fine_tune_lr),

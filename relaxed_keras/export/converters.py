@@ -17,6 +17,7 @@ from relaxed_keras.export.values import numpy
 from relaxed_keras.export.values import static_spatial
 from relaxed_keras.export.values import to_group
 from relaxed_keras.export.values import to_plain
+from relaxed_keras.layers import padding as padding_lib
 from relaxed_keras.layers.continuous_elements import element_transform
 
 # Keras layers that act on every entry alike (or keep the entries' order):
@@ -246,11 +247,6 @@ def _identity(layer, inputs, node):
     return list(inputs)
 
 
-def _keras_same_pads(size, pool, stride):
-    total = max((-(-size // stride) - 1) * stride + pool - size, 0)
-    return (total // 2, total - total // 2)
-
-
 def _spatial_pool(layer, inputs, node):
     """Max or average pooling per channel: the same Keras pooling on the
     flattened maps (valid windows, or Keras's "same" where the layer pads
@@ -262,7 +258,7 @@ def _spatial_pool(layer, inputs, node):
     pads = layer.spatial_padding(spatial)
     if not any(p for pair in pads for p in pair):
         padding = "valid"
-    elif pads == tuple(_keras_same_pads(n, k, s) for n, k, s in
+    elif pads == tuple(padding_lib.compute_padding("same", n, k, s) for n, k, s in
                        zip(spatial, layer.pool_size, layer.strides)):
         padding = "same"
     else:
@@ -300,10 +296,9 @@ def _pool_group_axis(layer, value, mode, keepdims):
     x = keras.layers.Reshape((height * width, g, c), name=Names.fresh(layer, "_split"))(value.tensor)
     cls = keras.layers.MaxPooling2D if mode == "max" else keras.layers.AveragePooling2D
     x = cls((1, g), name=Names.fresh(layer))(x)
-    if keepdims:
-        x = keras.layers.Reshape((height, width, c), name=Names.fresh(layer, "_merge"))(x)
-        return Value(x, "group", 1, c)
-    return Value(keras.layers.Reshape((height, width, c), name=Names.fresh(layer, "_merge"))(x))
+    x = keras.layers.Reshape((height, width, c), name=Names.fresh(layer, "_merge"))(x)
+    # A kept group axis of size 1 has the same flattened layout.
+    return Value(x, "group", 1, c) if keepdims else Value(x)
 
 
 def _group_pool(layer, inputs, node):

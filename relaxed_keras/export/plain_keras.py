@@ -80,7 +80,7 @@ def to_plain_keras(model, name=None):
             f"{type(model).__name__}"
         )
     graph = _source_graph(model)
-    layers = [op for op in graph.operations]
+    layers = list(graph.operations)
     if not converters.is_library_layer(model) and not any(
         converters.is_library_layer(layer) for layer in layers
     ):
