@@ -12,6 +12,8 @@ over ``L`` plus a random zero-sum perturbation: identical banks would get
 identical gradients and stay identical forever.
 """
 
+import math
+
 import keras
 import numpy as np
 
@@ -95,10 +97,14 @@ def relax(model, equivariance="relaxed", num_filter_banks=None, alpha=None,
     """
     _check(model, equivariance)
     if isinstance(perturbation, bool) or not isinstance(perturbation, (int, float)) \
-            or not perturbation >= 0:
+            or not 0 <= perturbation < math.inf:
         raise ValueError(
-            "`perturbation` must be a non-negative number. Received: "
+            "`perturbation` must be a finite non-negative number. Received: "
             f"perturbation={perturbation!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(
+            f"`seed` must be a non-negative integer. Received: seed={seed!r}"
         )
     config = dict(model.get_config())
     config["equivariance"] = "relaxed"

@@ -76,5 +76,9 @@ def test_bad_sources_and_arguments():
         rk.convert.relax(strict, equivariance="strict")
     with pytest.raises(ValueError, match="perturbation"):
         rk.convert.relax(strict, perturbation=-1)
+    with pytest.raises(ValueError, match="perturbation"):
+        rk.convert.relax(strict, perturbation=float("inf"))
+    with pytest.raises(ValueError, match="seed"):
+        rk.convert.relax(strict, seed="abc")
     with pytest.raises(TypeError, match="zoo model"):
         rk.convert.relax(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
